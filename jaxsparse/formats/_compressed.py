@@ -1,0 +1,175 @@
+"""What CSR and CSC share: one compressed axis (``indptr``) and one index array.
+
+A CSC matrix of shape ``(n, m)`` is, array for array, the CSR matrix of its transpose
+(shape ``(m, n)``). Kernels therefore see every compressed matrix as a row-major triple
+plus a ``transposed`` flag: CSC products call the transposed CSR kernel directly, with no
+conversion per call, and ``CSR.T`` is a CSC view of the same arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validate
+from ._base import AbstractSparseMatrix, concrete_int
+from ._index import index_dtype
+
+
+class AbstractCompressed(AbstractSparseMatrix):
+    """Shared by CSR (major axis = rows) and CSC (major axis = columns)."""
+
+    data: jax.Array
+    indices: jax.Array
+    indptr: jax.Array
+    has_sorted_indices: bool
+    has_canonical_format: bool
+
+    _major_is_row: bool  # class constant
+
+    # -- views onto the row-major kernel layout -----------------------------------------
+    @property
+    def _major_minor(self) -> tuple[int, int]:
+        n, m = self.shape
+        return (n, m) if self._major_is_row else (m, n)
+
+    def _kernel_args(self) -> tuple[jax.Array, jax.Array, jax.Array, tuple[int, int], bool]:
+        """``(data, indices, indptr, row-major shape, transposed)`` for the CSR kernels."""
+        return self.data, self.indices, self.indptr, self._major_minor, not self._major_is_row
+
+    def _matmul(self, b: jax.Array, *, transpose: bool, backend: str) -> jax.Array:
+        from ..ops._primitives import CSR_KERNELS
+
+        data, indices, indptr, shape, flipped = self._kernel_args()
+        return CSR_KERNELS.matmul.bind(
+            data, indices, indptr, b, shape=shape, transpose=transpose != flipped,
+            backend=backend,
+        )
+
+    def _sampled(self, p: jax.Array, q: jax.Array, *, backend: str) -> jax.Array:
+        from ..ops._primitives import CSR_KERNELS
+
+        _, indices, indptr, shape, flipped = self._kernel_args()
+        if flipped:  # (p @ q)[i, j] == (q.T @ p.T)[j, i]
+            p, q = q.T, p.T
+        return CSR_KERNELS.sampled.bind(indices, indptr, p, q, shape=shape, backend=backend)
+
+    # -- basic properties ---------------------------------------------------------------
+    @property
+    def nnz(self) -> Any:
+        return concrete_int(self.indptr[-1])
+
+    def _major_ids(self) -> jax.Array:
+        """Major-axis index of every slot; ``n_major`` (out of range) for padding."""
+        from ..ops._reference import csr_row_ids
+
+        return csr_row_ids(self.indptr, self.capacity)
+
+    def with_data(self, data: jax.Array):
+        """The same pattern with new values (traceable: shapes must match)."""
+        if data.shape[:1] != self.data.shape[:1]:
+            raise ValueError(
+                f"data must have length {self.capacity} (the capacity), got {data.shape}"
+            )
+        return type(self)(data, self.indices, self.indptr, shape=self.shape,
+                          has_sorted_indices=self.has_sorted_indices,
+                          has_canonical_format=self.has_canonical_format)
+
+    def astype(self, dtype):
+        return self.with_data(self.data.astype(_validate.check_data_dtype(dtype, "dtype")))
+
+    def tocoo(self):
+        from ._coo import COO
+
+        major = self._major_ids()
+        n_major, n_minor = self._major_minor
+        # COO's padding sentinel is row == n_rows (and col == n_cols).
+        minor = jnp.where(major < n_major, self.indices, n_minor).astype(self.indices.dtype)
+        row, col = (major, minor) if self._major_is_row else (minor, major)
+        return COO(self.data, (row, col), shape=self.shape,
+                   has_canonical_format=self.has_canonical_format and self._major_is_row)
+
+    def todense(self) -> jax.Array:
+        return self.tocoo().todense()
+
+    def to_scipy(self):
+        import scipy.sparse as sps
+
+        nnz = int(self.indptr[-1])
+        args = (np.asarray(self.data)[:nnz], np.asarray(self.indices)[:nnz],
+                np.asarray(self.indptr))
+        cls = sps.csr_array if self._major_is_row else sps.csc_array
+        return cls(args, shape=self.shape)
+
+    # -- public constructors ------------------------------------------------------------
+    @classmethod
+    def from_arrays(cls, data, indices, indptr, *, shape, dtype=None):
+        """Build from SciPy's ``(data, indices, indptr)`` triple, validating it.
+
+        Entries past ``indptr[-1]`` are capacity: they are reset to padding (value 0,
+        the out-of-range index) so they can never contribute.
+        """
+        shape = _validate.check_shape(shape, 2, cls.__name__)
+        n_major, n_minor = shape if cls._major_is_row else shape[::-1]
+        major, minor = ("rows", "columns") if cls._major_is_row else ("columns", "rows")
+        _validate.check_compressed(data, indices, indptr, n_major, n_minor, major, minor)
+        data = jnp.asarray(data, dtype=dtype)
+        _validate.check_data_dtype(data.dtype)
+        idx_dtype = index_dtype(n_major, n_minor, np.shape(indices)[0])
+        indices = jnp.asarray(indices, dtype=idx_dtype)
+        indptr = jnp.asarray(indptr, dtype=idx_dtype)
+        slot = jnp.arange(indices.shape[0], dtype=idx_dtype)
+        real = slot < indptr[-1]
+        indices = jnp.where(real, indices, n_minor).astype(idx_dtype)
+        data = jnp.where(real.reshape(real.shape + (1,) * (data.ndim - 1)), data, 0)
+        sorted_ = canonical = False
+        if _validate.is_concrete(indices, indptr):
+            sorted_, canonical = _host_order(np.asarray(indices), np.asarray(indptr))
+        return cls(data, indices, indptr, shape=shape, has_sorted_indices=sorted_,
+                   has_canonical_format=canonical)
+
+    @classmethod
+    def from_scipy(cls, matrix):
+        """From any ``scipy.sparse`` array or matrix (converted by SciPy on the host)."""
+        import scipy.sparse as sps
+
+        if not sps.issparse(matrix):
+            raise TypeError(f"matrix must be a scipy.sparse array, got {type(matrix).__name__}")
+        m = matrix.tocsr() if cls._major_is_row else matrix.tocsc()
+        out = cls.from_arrays(m.data, m.indices, m.indptr, shape=m.shape)
+        if m.has_canonical_format:
+            out = dataclass_replace(out, has_sorted_indices=True, has_canonical_format=True)
+        return out
+
+    @classmethod
+    def fromdense(cls, dense, *, nse: int | None = None, index_dtype_=None):
+        """From a dense 2-D array, keeping its nonzeros (row-major order for CSR).
+
+        Host input: the pattern is found on the host (exact ``nnz``). Under ``jit``
+        pass ``nse=`` (a static capacity); extra slots become padding.
+        """
+        from ._convert import dense_to_coo
+
+        coo = dense_to_coo(dense, nse=nse, row_major=cls._major_is_row)
+        return coo.tocsr() if cls._major_is_row else coo.tocsc()
+
+
+def _host_order(indices: np.ndarray, indptr: np.ndarray) -> tuple[bool, bool]:
+    """(sorted, canonical): minor indices non-decreasing / strictly increasing per row."""
+    nnz = int(indptr[-1])
+    if nnz < 2:
+        return True, True
+    steps = np.diff(indices[:nnz])
+    starts = indptr[1:-1]
+    new_row = np.zeros(nnz - 1, bool)
+    new_row[starts[(starts > 0) & (starts < nnz)] - 1] = True
+    return bool(np.all((steps >= 0) | new_row)), bool(np.all((steps > 0) | new_row))
+
+
+def dataclass_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)

@@ -1,0 +1,98 @@
+"""Checks run by public constructors on host input, never in ``__post_init__``.
+
+JAX rebuilds pytrees with placeholder leaves (``vmap`` axis specs, ``tree.map``), so the
+dataclasses themselves accept anything; only the public entry points check. SciPy skips
+most of these checks by default; they are O(nnz) and cheap next to building a matrix, so
+we always run them on concrete input. Traced input gets the static (shape) checks only.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_EXTRA_FLOATS = {np.dtype(jnp.bfloat16), np.dtype(np.float16)}
+
+
+def is_concrete(*arrays: Any) -> bool:
+    return not any(isinstance(a, jax.core.Tracer) for a in arrays)
+
+
+def check_data_dtype(dtype: Any, name: str = "data") -> np.dtype:
+    """Accept bool, integer, float (incl. bf16/f16) and complex dtypes."""
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_ or dtype.kind in "iufc" or dtype in _EXTRA_FLOATS:
+        return dtype
+    raise TypeError(
+        f"{name} must have a boolean, integer, floating or complex dtype, got {dtype}"
+    )
+
+
+def check_shape(shape: Any, ndim: int | tuple[int, ...], fmt: str) -> tuple[int, ...]:
+    """A tuple of non-negative Python ints with an allowed rank."""
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    try:
+        shape = tuple(operator.index(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"shape must be a tuple of integers, got {shape!r}") from None
+    if len(shape) not in allowed:
+        ranks = " or ".join(str(r) for r in allowed)
+        raise ValueError(f"{fmt} shape must have {ranks} dimensions, got shape {shape}")
+    if any(s < 0 for s in shape):
+        raise ValueError(f"shape must be non-negative, got {shape}")
+    return shape
+
+
+def check_index_array(arr: Any, name: str) -> None:
+    if np.ndim(arr) != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {np.shape(arr)}")
+    dtype = np.dtype(getattr(arr, "dtype", np.asarray(arr).dtype))
+    if dtype.kind not in "iu" and np.size(arr) > 0:
+        raise TypeError(f"{name} must have an integer dtype, got {dtype}")
+
+
+def check_indices_in_range(idx: np.ndarray, bound: int, name: str, axis: str) -> None:
+    if idx.size == 0:
+        return
+    lo, hi = int(idx.min()), int(idx.max())
+    if lo < 0:
+        raise ValueError(f"{name} must be non-negative, found {lo}")
+    if hi >= bound:
+        raise ValueError(f"{name} must be < the number of {axis} ({bound}), found {hi}")
+
+
+def check_compressed(
+    data: Any, indices: Any, indptr: Any, n_major: int, n_minor: int, major: str, minor: str
+) -> None:
+    """Structure of a CSR (major = rows) or CSC (major = columns) triple."""
+    check_index_array(indices, "indices")
+    check_index_array(indptr, "indptr")
+    if np.ndim(data) < 1:
+        raise ValueError(f"data must be at least 1-D, got shape {np.shape(data)}")
+    if np.shape(indptr)[0] != n_major + 1:
+        raise ValueError(
+            f"indptr must have shape (n_{major} + 1,) = ({n_major + 1},), "
+            f"got {np.shape(indptr)}"
+        )
+    if np.shape(data)[0] != np.shape(indices)[0]:
+        raise ValueError(
+            f"data and indices must have the same length, got len(data)={np.shape(data)[0]} "
+            f"and len(indices)={np.shape(indices)[0]}"
+        )
+    if not is_concrete(indices, indptr):
+        return
+    indptr = np.asarray(indptr)
+    indices = np.asarray(indices)
+    if indptr[0] != 0:
+        raise ValueError(f"indptr[0] must be 0, got {indptr[0]}")
+    if np.any(np.diff(indptr) < 0):
+        raise ValueError("indptr must be non-decreasing")
+    if indptr[-1] > indices.shape[0]:
+        raise ValueError(
+            f"indptr[-1] ({indptr[-1]}) must be <= len(indices) ({indices.shape[0]})"
+        )
+    check_indices_in_range(indices[: indptr[-1]], n_minor, "indices", minor)

@@ -1,0 +1,57 @@
+"""The one place that maps (op, backend) to a lowering.
+
+Kernels register implementations here; primitives look them up when they are lowered,
+so adding the "pallas" (GPU) or "native" (CPU FFI) backend never touches a caller, and
+``jit``/``grad``/``vmap`` behave the same on every backend (autodiff and batching live on
+the primitives, not in the backends).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+
+BACKENDS = ("xla", "pallas", "native")
+
+# Which backends to try, in order, when the caller passes ``backend=None``.
+_PREFERENCE = {"gpu": ("pallas", "xla"), "cuda": ("pallas", "xla"), "cpu": ("native", "xla")}
+
+_IMPLS: dict[tuple[str, str], Callable] = {}
+
+
+def register(op: str, backend: str) -> Callable[[Callable], Callable]:
+    """Decorator: ``@register("csr_matmul", "xla")`` makes ``fn`` that op's lowering."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+    def decorate(fn: Callable) -> Callable:
+        _IMPLS[(op, backend)] = fn
+        return fn
+
+    return decorate
+
+
+def available(op: str) -> tuple[str, ...]:
+    return tuple(b for b in BACKENDS if (op, b) in _IMPLS)
+
+
+def pick(op: str, backend: str | None = None) -> str:
+    """Resolve ``backend`` for ``op``: validate an explicit choice, or pick the default."""
+    if backend is None:
+        platform = jax.default_backend()
+        for candidate in _PREFERENCE.get(platform, ("xla",)):
+            if (op, candidate) in _IMPLS:
+                return candidate
+        return "xla"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS} or None, got {backend!r}")
+    if (op, backend) not in _IMPLS:
+        raise ValueError(
+            f"backend {backend!r} has no kernel for {op}; available: {available(op)}"
+        )
+    return backend
+
+
+def lookup(op: str, backend: str) -> Callable:
+    return _IMPLS[(op, backend)]

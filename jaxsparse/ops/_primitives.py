@@ -1,0 +1,174 @@
+"""One JAX primitive per kernel op, with JVP, transpose and batching rules.
+
+Two bilinear kernels per index layout ("csr": ``indices, indptr``; "coo": ``row, col``):
+
+- ``{kind}_matmul(data, i0, i1, b; shape, transpose)``: ``A @ b`` or ``A.T @ b``,
+  ``b`` 1-D or 2-D. Linear in ``data`` and in ``b``.
+- ``{kind}_sampled(i0, i1, p, q; shape)``: ``(p @ q)[row_k, col_k]`` for each slot
+  ``k``: the SDDMM core. Linear in ``p`` and in ``q``.
+
+Each is the other's transpose, so ``grad``/``jvp``/``vmap`` of any order close over the
+two. Backends only register lowerings (see ``_dispatch``); autodiff is defined once here.
+``custom_vjp`` would not do: it breaks ``jax.jvp``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
+
+from . import _dispatch, _reference
+
+try:  # compiled, cached eager evaluation, as for JAX's own primitives
+    from jax._src.dispatch import apply_primitive as _apply_primitive
+except ImportError:  # pragma: no cover - private API moved
+    _apply_primitive = None
+
+
+def _out_aval(likes, shape, dtype):
+    """An aval of ``shape``/``dtype`` that keeps the inputs' manual (shard_map) axes.
+
+    Dropping ``manual_axis_type`` inside ``shard_map`` gives right forward values and
+    silently wrong gradients (JAX_NOTES.md), so we derive it from the inputs.
+    """
+    like = next((a for a in likes if a.manual_axis_type is not None), likes[0])
+    return jax.core.ShapedArray(shape, dtype).update(
+        sharding=like.sharding.update(spec=jax.sharding.PartitionSpec()),
+        manual_axis_type=like.manual_axis_type,
+    )
+
+
+def _define(name: str, abstract_eval):
+    prim = Primitive(name)
+    if _apply_primitive is not None:
+        prim.def_impl(functools.partial(_apply_primitive, prim))
+    else:  # pragma: no cover
+        prim.def_impl(lambda *a, backend, **p: _dispatch.lookup(name, backend)(*a, **p))
+    prim.def_abstract_eval(abstract_eval)
+
+    def lowering(ctx, *args, backend, **params):
+        impl = functools.partial(_dispatch.lookup(name, backend), **params)
+        return mlir.lower_fun(impl, multiple_results=False)(ctx, *args)
+
+    mlir.register_lowering(prim, lowering)
+    return prim
+
+
+def _matmul_abstract_eval(data, i0, i1, b, *, shape, transpose, backend):
+    del i0, i1, backend
+    out_rows = shape[1] if transpose else shape[0]
+    return _out_aval((b, data), (out_rows,) + b.shape[1:], b.dtype)
+
+
+def _sampled_abstract_eval(i0, i1, p, q, *, shape, backend):
+    del shape, backend
+    return _out_aval((p, q), i0.shape, p.dtype)
+
+
+def _fallback_batch(name, args, dims, params):
+    """``vmap`` the reference kernel: used when the pattern or ``data`` is batched."""
+    ref = {"matmul": _reference.coo_matmul, "sampled": _reference.coo_sampled}
+    kind, op = name.split("_")
+    params = {k: v for k, v in params.items() if k != "backend"}
+
+    def one(*a):
+        if kind == "csr":  # expand indptr to row ids, then use the COO reference
+            if op == "matmul":
+                data, indices, indptr, b = a
+                row = _reference.csr_row_ids(indptr, indices.shape[0])
+                return ref[op](data, row, indices, b, **params)
+            indices, indptr, p, q = a
+            row = _reference.csr_row_ids(indptr, indices.shape[0])
+            return ref[op](row, indices, p, q, **params)
+        return ref[op](*a, **params)
+
+    return jax.vmap(one, in_axes=dims)(*args), 0
+
+
+class _Kernels:
+    """The matmul/sampled primitive pair for one index layout."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.matmul = _define(f"{kind}_matmul", _matmul_abstract_eval)
+        self.sampled = _define(f"{kind}_sampled", _sampled_abstract_eval)
+        self._register_rules()
+
+    # -- matmul ------------------------------------------------------------------------
+    def _matmul_transpose(self, ct, data, i0, i1, b, *, shape, transpose, backend):
+        if ad.is_undefined_primal(i0) or ad.is_undefined_primal(i1):
+            raise ValueError("sparse indices are not differentiable")
+        if type(ct) is ad.Zero:
+            return None, None, None, None
+        if ad.is_undefined_primal(b):
+            ct_b = self.matmul.bind(
+                data, i0, i1, ct, shape=shape, transpose=not transpose, backend=backend
+            )
+            return None, None, None, ct_b
+        # d(out)/d(data): out[r] += data_k * b[c] -> ct_data[k] = <ct[r_k], b[c_k]>
+        left, right = (b, ct) if transpose else (ct, b)
+        if left.ndim == 1:
+            left, right = left[:, None], right[:, None]
+        ct_data = self.sampled.bind(i0, i1, left, right.T, shape=shape, backend=backend)
+        return ct_data.astype(data.aval.dtype), None, None, None
+
+    def _matmul_batch(self, args, dims, *, shape, transpose, backend):
+        data, i0, i1, b = args
+        d_data, d_i0, d_i1, d_b = dims
+        if d_data is not None or d_i0 is not None or d_i1 is not None:
+            params = dict(shape=shape, transpose=transpose, backend=backend)
+            return _fallback_batch(self.matmul.name, args, dims, params)
+        # Only the dense operand is batched: fold the batch into columns (spmv -> spmm).
+        b = jnp.moveaxis(b, d_b, -1)
+        trailing = b.shape[1:]
+        cols = b.reshape(b.shape[0], -1)
+        out = self.matmul.bind(data, i0, i1, cols, shape=shape, transpose=transpose,
+                               backend=backend)
+        return out.reshape(out.shape[:1] + trailing), len(trailing)
+
+    # -- sampled -----------------------------------------------------------------------
+    def _sampled_transpose(self, ct, i0, i1, p, q, *, shape, backend):
+        if type(ct) is ad.Zero:
+            return None, None, None, None
+        if ad.is_undefined_primal(p):
+            # ct_p[r, j] = sum_k [r_k = r] ct_k q[j, c_k]  ==  C_ct @ q.T
+            ct_p = self.matmul.bind(ct, i0, i1, q.T, shape=shape, transpose=False,
+                                    backend=backend)
+            return None, None, ct_p.astype(p.aval.dtype), None
+        # ct_q[j, c] = sum_k [c_k = c] ct_k p[r_k, j]  ==  (C_ct.T @ p).T
+        ct_q = self.matmul.bind(ct, i0, i1, p, shape=shape, transpose=True, backend=backend)
+        return None, None, None, ct_q.T.astype(q.aval.dtype)
+
+    def _sampled_batch(self, args, dims, *, shape, backend):
+        return _fallback_batch(self.sampled.name, args, dims, dict(shape=shape))
+
+    def _register_rules(self):
+        matmul, sampled = self.matmul, self.sampled
+
+        def matmul_jvp_data(ddata, data, i0, i1, b, **params):
+            return matmul.bind(ddata, i0, i1, b, **params)
+
+        def matmul_jvp_b(db, data, i0, i1, b, **params):
+            return matmul.bind(data, i0, i1, db, **params)
+
+        def sampled_jvp_p(dp, i0, i1, p, q, **params):
+            return sampled.bind(i0, i1, dp, q, **params)
+
+        def sampled_jvp_q(dq, i0, i1, p, q, **params):
+            return sampled.bind(i0, i1, p, dq, **params)
+
+        ad.defjvp(matmul, matmul_jvp_data, None, None, matmul_jvp_b)
+        ad.defjvp(sampled, None, None, sampled_jvp_p, sampled_jvp_q)
+        ad.primitive_transposes[matmul] = self._matmul_transpose
+        ad.primitive_transposes[sampled] = self._sampled_transpose
+        batching.primitive_batchers[matmul] = self._matmul_batch
+        batching.primitive_batchers[sampled] = self._sampled_batch
+
+
+CSR_KERNELS = _Kernels("csr")
+COO_KERNELS = _Kernels("coo")
+KERNELS = {"csr": CSR_KERNELS, "coo": COO_KERNELS}

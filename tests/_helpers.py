@@ -1,0 +1,55 @@
+"""Shared test helpers: matrices, tolerances and dense comparison."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sps
+
+import jaxsparse as js
+
+FORMATS = ("csr", "csc", "coo")  # extended as formats land
+
+DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
+
+_TOL = {
+    np.dtype(np.float16): 1e-2,
+    np.dtype("bfloat16") if hasattr(np, "bfloat16") else np.dtype(np.float16): 3e-2,
+    np.dtype(np.float32): 1e-5,
+    np.dtype(np.complex64): 1e-5,
+    np.dtype(np.float64): 1e-12,
+    np.dtype(np.complex128): 1e-12,
+}
+
+
+def tol(dtype) -> float:
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iub":
+        return 0.0
+    return _TOL.get(dtype, 3e-2)
+
+
+def random_scipy(n, m, density=0.3, dtype=np.float64, seed=0, fmt="csr"):
+    """A random SciPy matrix with values of ``dtype`` (complex gets an imaginary part)."""
+    rng = np.random.default_rng(seed)
+    S = sps.random_array((n, m), density=density, format="coo", rng=rng)
+    values = rng.standard_normal(S.nnz)
+    if np.dtype(dtype).kind == "c":
+        values = values + 1j * rng.standard_normal(S.nnz)
+    elif np.dtype(dtype).kind in "iu":
+        values = rng.integers(1, 5, S.nnz)
+    S = sps.coo_array((values.astype(dtype), (S.row, S.col)), shape=(n, m))
+    return S.asformat(fmt)
+
+
+def to_js(S, fmt):
+    """The jaxsparse counterpart of SciPy matrix ``S`` in format ``fmt``."""
+    cls = getattr(js, fmt.upper())
+    return cls.from_scipy(S)
+
+
+def assert_close(actual, expected, dtype=None, scale=1.0):
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    t = tol(dtype or expected.dtype) * scale
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    np.testing.assert_allclose(actual, expected, rtol=t, atol=t)
