@@ -36,6 +36,8 @@ def csr_row_ids(indptr: jax.Array, capacity: int) -> jax.Array:
 
 
 def _gather_rows(b: jax.Array, idx: jax.Array) -> jax.Array:
+    if b.shape[0] == 0:  # XLA cannot gather from an empty axis; every slot is padding
+        return jnp.zeros(idx.shape + b.shape[1:], b.dtype)
     return b.at[idx].get(mode="fill", fill_value=0)
 
 
