@@ -1,0 +1,11 @@
+"""Sharding planner and sharded operations (image partitions, halo exchange)."""
+
+from ._plan import HaloPlan as HaloPlan
+from ._plan import ShardingPlan as ShardingPlan
+from ._shard import plan as plan
+from ._shard import shard as shard
+from ._sharded import ShardedCSR as ShardedCSR
+from ._sharded import TransposedShardedCSR as TransposedShardedCSR
+from ._sharded_ops import diagonal as diagonal
+from ._sharded_ops import sddmm as sddmm
+from ._sharded_ops import sum as sum  # noqa: A004

@@ -1,0 +1,222 @@
+"""``plan(A, mesh, axis)``: the static facts about sharding one matrix, found on the host.
+
+Follows the paper's image partitions (§3-4 of reference/legate-sparse-sc23.txt):
+
+- a row partition (balanced nonzeros, bounded rows; a permutation where needed);
+- image(pos -> crd, vals): each shard's entries, padded to one common capacity;
+- image(crd -> x): the columns each shard reads, split into owned and halo. Each shard's
+  block is stored PETSc-style as an owned-columns part and a halo-columns part, so the
+  owned product can overlap the halo exchange. The halo moves as ``ppermute`` rounds
+  (one per non-empty neighbour shift), one ``all_to_all`` when the pattern is scattered,
+  or an ``all_gather`` when the halo is most of x.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.sparse as sps
+
+from . import _partition
+from ._layout import Layout, bucket
+
+HALO_METHODS = ("auto", "ppermute", "all_to_all", "all_gather")
+
+
+@dataclasses.dataclass(frozen=True)
+class HaloPlan:
+    """How shard ``r`` gets the off-shard columns it reads.
+
+    ``method`` "ppermute": round ``i`` sends from shard ``s`` to ``(s + shifts[i]) % D``,
+    ``sizes[i]`` values each; "all_to_all": one exchange of ``(D, sizes[0])`` blocks;
+    "all_gather": the whole vector; "none": no shard reads another's columns.
+    ``send[s]``: local slots of shard ``s``'s block to send, concatenated over rounds
+    (padding points at slot ``R``, a zero). ``width``: the halo vector's length.
+    """
+
+    method: str
+    shifts: tuple[int, ...]
+    sizes: tuple[int, ...]
+    send: np.ndarray  # (D, total send length) int
+    width: int
+    distinct: np.ndarray  # (D,) distinct off-shard columns each shard reads
+
+    @property
+    def volume(self) -> int:
+        """Values each shard receives per exchange (padding included)."""
+        return int(self.send.shape[1]) if self.method != "all_gather" else self.width
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ShardingPlan:
+    """Everything static about one sharded matrix. Small; computed once on the host."""
+
+    shape: tuple[int, int]
+    axis: str
+    rows: Layout  # the layout of y = A @ x
+    cols: Layout  # the layout of x (the same object as ``rows`` for square matrices)
+    halo: HaloPlan
+    nnz_per_shard: np.ndarray
+    own_capacity: int
+    halo_capacity: int
+    permuted: bool
+
+    @property
+    def n_shards(self) -> int:
+        return self.rows.n_shards
+
+    @property
+    def nnz_imbalance(self) -> float:
+        """max / mean nonzeros per shard (1.0 is perfect)."""
+        mean = self.nnz_per_shard.mean() if self.nnz_per_shard.size else 0
+        return float(self.nnz_per_shard.max() / mean) if mean > 0 else 1.0
+
+    @property
+    def halo_volume(self) -> int:
+        """Values received per shard per SpMV, padding included."""
+        return self.halo.volume if self.halo.method != "none" else 0
+
+    @property
+    def halo_distinct(self) -> int:
+        """Distinct off-shard columns over all shards (the unpadded halo)."""
+        return int(self.halo.distinct.sum())
+
+    def __repr__(self) -> str:
+        return (
+            f"ShardingPlan(shape={self.shape}, shards={self.n_shards}, "
+            f"block={self.rows.block}, nnz_imbalance={self.nnz_imbalance:.3f}, "
+            f"halo={self.halo.method} rounds={self.halo.shifts} sizes={self.halo.sizes}, "
+            f"permuted={self.permuted})"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalBlocks:
+    """Per-shard CSR blocks (host arrays stacked on a leading shard axis)."""
+
+    own: tuple[np.ndarray, np.ndarray, np.ndarray]  # data, indices, indptr
+    halo: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def make_plan(S: sps.csr_array, n_shards: int, axis: str, *, halo: str = "auto",
+              like: ShardingPlan | None = None, alpha: float = 1.0, eps: float = 0.1
+              ) -> tuple[ShardingPlan, LocalBlocks]:
+    """Plan ``S`` (canonical SciPy CSR) over ``n_shards`` shards; build its blocks."""
+    if halo not in HALO_METHODS:
+        raise ValueError(f"halo must be one of {HALO_METHODS}, got {halo!r}")
+    n, m = S.shape
+    row_nnz = np.diff(S.indptr)
+    if like is not None:
+        if like.n_shards != n_shards or like.shape[0] != n or like.shape[1] != m:
+            raise ValueError(
+                f"like= must be a plan of the same shape {S.shape} and shard count "
+                f"{n_shards}, got {like.shape} over {like.n_shards} shards"
+            )
+        rows, cols, permuted = like.rows, like.cols, like.permuted
+    else:
+        part = _partition.balanced(row_nnz, n_shards, alpha=alpha, eps=eps)
+        permuted = part.permuted
+        rows = Layout.from_partition(part, n, bucket(max(part.block_rows, 1)))
+        if n == m:
+            cols = rows  # square: x and y share one layout, so solver loops never move
+        else:
+            cpart = _partition.contiguous(m, n_shards)
+            cols = Layout.from_partition(cpart, m, bucket(max(cpart.block_rows, 1)))
+    entry_row = np.repeat(np.arange(n), row_nnz)
+    entry_col = S.indices.astype(np.int64)
+    r_shard, r_slot = rows.owner[entry_row], rows.slot[entry_row]
+    c_owner, c_slot = cols.owner[entry_col], cols.slot[entry_col]
+    is_own = c_owner == r_shard
+    halo_plan, halo_pos = _plan_halo(r_shard[~is_own], c_owner[~is_own], c_slot[~is_own],
+                                     n_shards, cols.block, halo)
+    nnz = np.bincount(r_shard, minlength=n_shards).astype(np.int64)
+    own = _stack_blocks(S.data[is_own], r_shard[is_own], r_slot[is_own], c_slot[is_own],
+                        n_shards, rows.block, cols.block)
+    halo_blocks = _stack_blocks(S.data[~is_own], r_shard[~is_own], r_slot[~is_own],
+                                halo_pos, n_shards, rows.block, halo_plan.width)
+    plan = ShardingPlan(
+        shape=(n, m), axis=axis, rows=rows, cols=cols, halo=halo_plan, nnz_per_shard=nnz,
+        own_capacity=own[0].shape[1], halo_capacity=halo_blocks[0].shape[1],
+        permuted=permuted,
+    )
+    return plan, LocalBlocks(own, halo_blocks)
+
+
+def _plan_halo(dst, src, src_slot, D, block, method):
+    """Group halo reads by (reader, owner); choose the collective; number the halo.
+
+    Returns the plan and, for every halo entry, its column in the reader's halo vector.
+    """
+    distinct = np.zeros(D, dtype=np.int64)
+    if dst.size == 0:
+        return HaloPlan("none", (), (), np.zeros((D, 0), np.int64), 0, distinct), dst
+    # unique (reader, owner, owner slot) triples, i.e. the values that must move
+    key = (dst * D + src) * block + src_slot
+    uniq, inverse = np.unique(key, return_inverse=True)
+    u_dst, rem = np.divmod(uniq, D * block)
+    u_src, u_slot = np.divmod(rem, block)
+    pair = u_dst * D + u_src
+    pair_count = np.bincount(pair, minlength=D * D).reshape(D, D)
+    distinct = pair_count.sum(axis=1)
+    first = np.searchsorted(pair, pair)  # uniq is sorted, so pairs are contiguous
+    rank = np.arange(uniq.size) - first  # position within its (reader, owner) group
+    shift = (u_dst - u_src) % D
+    round_size = np.zeros(D, dtype=np.int64)
+    for d in range(1, D):
+        round_size[d] = max(pair_count[(s + d) % D, s] for s in range(D))
+    shifts = tuple(d for d in range(1, D) if round_size[d] > 0)
+    pp_volume = int(round_size.sum())
+    a2a_size = int(pair_count.max())
+    if method == "auto":
+        method = _choose(pp_volume, len(shifts), a2a_size, int(distinct.max()), D, block)
+    if method == "all_gather":
+        pos = u_src * block + u_slot  # index into the gathered (D * R,) vector
+        send = np.zeros((D, 0), np.int64)
+        return HaloPlan("all_gather", (), (), send, D * block, distinct), pos[inverse]
+    if method == "ppermute":
+        offsets = np.concatenate([[0], np.cumsum([round_size[d] for d in shifts])])
+        offset_of_shift = np.zeros(D, dtype=np.int64)
+        for i, d in enumerate(shifts):
+            offset_of_shift[d] = offsets[i]
+        pos = offset_of_shift[shift] + rank
+        send = np.full((D, int(offsets[-1])), block, dtype=np.int64)
+        send[u_src, pos] = u_slot  # the owner sends its slot at the reader's position
+        sizes = tuple(int(round_size[d]) for d in shifts)
+        return HaloPlan("ppermute", shifts, sizes, send, int(offsets[-1]), distinct), \
+            pos[inverse]
+    # all_to_all: owner s sends block [r] (a2a_size values) to reader r
+    pos = u_src * a2a_size + rank
+    send = np.full((D, D * a2a_size), block, dtype=np.int64)
+    send[u_src, u_dst * a2a_size + rank] = u_slot
+    return HaloPlan("all_to_all", (), (a2a_size,), send, D * a2a_size, distinct), \
+        pos[inverse]
+
+
+def _choose(pp_volume, n_rounds, a2a_size, max_distinct, D, block):
+    """Pick the cheapest exchange: volume plus a per-collective latency in values."""
+    if max_distinct > 0.5 * (D - 1) * block:
+        return "all_gather"  # the halo is most of x
+    # Rounds move only what each neighbour needs; one all_to_all moves D equal blocks
+    # but pays one latency. Neighbour-only patterns (banded, stencils) have <= 2 rounds.
+    if pp_volume <= D * a2a_size and n_rounds <= max(2, D // 2):
+        return "ppermute"
+    return "all_to_all"
+
+
+def _stack_blocks(data, shard, row, col, D, n_rows, n_cols):
+    """Per-shard CSR arrays, stacked, each padded to one bucketed capacity."""
+    counts = np.bincount(shard, minlength=D)
+    cap = bucket(int(counts.max()) if counts.size else 0)
+    order = np.lexsort((col, row, shard))
+    shard, row, col, data = shard[order], row[order], col[order], data[order]
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    out_data = np.zeros((D, cap), dtype=data.dtype)
+    out_idx = np.full((D, cap), n_cols, dtype=np.int64)
+    out_ptr = np.zeros((D, n_rows + 1), dtype=np.int64)
+    for s in range(D):
+        a, b = starts[s], starts[s + 1]
+        out_data[s, : b - a] = data[a:b]
+        out_idx[s, : b - a] = col[a:b]
+        out_ptr[s, 1:] = np.cumsum(np.bincount(row[a:b], minlength=n_rows))
+    return out_data, out_idx, out_ptr
