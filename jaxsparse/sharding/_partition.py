@@ -29,12 +29,16 @@ class RowPartition:
         return max((len(r) for r in self.rows), default=0)
 
 
+def _from_bounds(bounds) -> RowPartition:
+    pairs = zip(bounds[:-1], bounds[1:], strict=True)
+    return RowPartition(tuple(np.arange(a, b) for a, b in pairs), permuted=False)
+
+
 def contiguous(n: int, n_shards: int) -> RowPartition:
     """Equal contiguous blocks (``ceil(n / D)`` rows each, the last ones shorter)."""
     size = -(-n // n_shards) if n_shards else 0
     bounds = np.minimum(np.arange(n_shards + 1) * size, n)
-    return RowPartition(tuple(np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)),
-                        permuted=False)
+    return _from_bounds(bounds)
 
 
 def balanced(row_nnz: np.ndarray, n_shards: int, *, alpha: float = 1.0, eps: float = 0.1,
@@ -81,8 +85,7 @@ def _contiguous_by_cost(cost: np.ndarray, n_shards: int, cap: int) -> RowPartiti
         b = max(b, n - (n_shards - k) * cap)  # what is left must still fit
         bounds.append(b)
     bounds.append(n)
-    return RowPartition(tuple(np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)),
-                        permuted=False)
+    return _from_bounds(bounds)
 
 
 def _dealt_by_degree(row_nnz: np.ndarray, n_shards: int, heavy_rounds: int = 4096
