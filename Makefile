@@ -1,0 +1,38 @@
+# Works on a fresh clone with only Python >= 3.11, git and make:
+#   make demo    build .venv if missing, install jaxsparse, run the demo
+#   make test    build .venv if missing, install jaxsparse[test], run the whole test suite
+# Installs are stamped: a re-run skips pip unless pyproject.toml changed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint bench clean-venv
+
+demo: $(VENV)/.stamp-install
+	$(BIN)/python -m jaxsparse demo
+
+test: $(VENV)/.stamp-test
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.stamp-test
+	$(BIN)/ruff check jaxsparse tests benchmarks
+
+bench: $(VENV)/.stamp-install
+	$(BIN)/python benchmarks/bench_spmv.py
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The package alone (what `demo` needs).
+$(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# The package with its test extras; it also satisfies `demo`.
+$(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.stamp-install
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,44 @@
+"""The demo's programs agree with SciPy at a tiny size (timings are never asserted)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+from jaxsparse import _demo
+
+
+def test_power_iteration_matches_scipy():
+    c = _demo.power_iteration(n=300, density=0.02, iters=20, repeats=1)
+    assert c.rel_diff < 1e-12
+    assert c.details["eig_rel_diff"] < 1e-12
+    assert 300 < c.jax_value < 310  # n I shifts the spectrum to about n
+
+
+def test_poisson_cg_matches_scipy():
+    c = _demo.poisson_cg(k=12, rtol=1e-10)
+    assert c.details["info"] == c.details["scipy_info"] == 0
+    assert c.jax_value < 1e-10 and c.scipy_value < 1e-10
+    assert c.rel_diff < 1e-9
+
+
+def test_run_prints_both_programs():
+    out = io.StringIO()
+    _demo.run(n=200, density=0.02, iters=5, grid=8, rtol=1e-8, out=out)
+    text = out.getvalue()
+    assert "devices:" in text and "single device" in text
+    lines = [line.split()[0] for line in text.splitlines() if line.startswith("  ")]
+    assert lines.count("SciPy") == 2 and lines.count("jaxsparse") == 2
+    assert "power iteration" in text and "2-D Poisson" in text
+
+
+def test_cli_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "jaxsparse", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "demo" in result.stdout
