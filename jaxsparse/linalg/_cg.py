@@ -15,6 +15,7 @@ How this differs from ``jax.scipy.sparse.linalg.cg``:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._operator import as_matvec, identity, is_callable_operator, norm, vdot
+from ._sharded import solve_in_layout
 
 
 def cg(
@@ -67,6 +69,12 @@ def cg(
     b = jnp.asarray(b)
     if b.ndim != 1:
         raise ValueError(f"b must be 1-D, got shape {b.shape}")
+    solve = functools.partial(_solve, A, rtol=rtol, atol=atol, maxiter=maxiter, M=M)
+    return solve_in_layout(A, b, x0, M, solve)
+
+
+def _solve(A, b, x0, *, rtol, atol, maxiter, M):
+    """``cg`` once ``b`` (and ``x0``) are in the operator's vector layout."""
     n = b.shape[0]
     matvec, a_dtype = as_matvec(A, n, "A")
     if M is None:

@@ -25,6 +25,17 @@ def as_matvec(op: Any, n: int, name: str) -> tuple[Partial, Any]:
     if isinstance(op, AbstractSparse):
         _check_square(op.shape, n, name)
         return Partial(_matmul, op), op.dtype
+    from ..sharding import ShardedCSR
+
+    if isinstance(op, ShardedCSR):
+        # b is in the plan's layout: the matvec maps layout vectors to layout vectors
+        laid_out = op.col_index.size
+        if op.shape[0] != op.shape[1] or n != laid_out:
+            raise ValueError(
+                f"{name} is sharded with shape {op.shape}: it must be square and b must be "
+                f"in its layout (length {laid_out}), got length {n}"
+            )
+        return Partial(_matmul, op), op.dtype
     if _is_scipy_sparse(op):
         raise TypeError(
             f"{name} is a scipy.sparse matrix; convert it once with "
