@@ -7,7 +7,7 @@ import scipy.sparse as sps
 
 import jaxsparse as js
 
-FORMATS = ("csr", "csc", "coo")  # extended as formats land
+FORMATS = ("csr", "csc", "coo", "dia", "bsr")
 
 DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
 

@@ -76,6 +76,57 @@ class AbstractSparse(abc.ABC):
     def T(self):
         return self.transpose()
 
+    # -- conversions (formats override the cheap ones; the rest go through COO) --------
+    def tocsr(self):
+        """This matrix in CSR format (jit-able from CSR/CSC/COO/DIA/BSR)."""
+        return self.tocoo().tocsr()
+
+    def tocsc(self):
+        """This matrix in CSC format (jit-able from CSR/CSC/COO/DIA/BSR)."""
+        return self.tocoo().tocsc()
+
+    def todia(self):
+        """This matrix in DIA format. Needs concrete indices: the set of diagonals
+        depends on them (a host symbolic phase), so it raises under ``jit``."""
+        from ._convert import coo_to_dia
+
+        return coo_to_dia(self.tocoo())
+
+    def tobsr(self, blocksize=None):
+        """This matrix in BSR format (``blocksize=None``: SciPy's estimate). Needs
+        concrete indices: the block pattern depends on them, so it raises under ``jit``."""
+        from ._convert import coo_to_bsr
+
+        return coo_to_bsr(self.tocoo(), blocksize)
+
+    def asformat(self, format: str | None):
+        """This matrix in ``format`` ("csr", "csc", "coo", "dia", "bsr"); ``None`` or the
+        current format returns ``self``. SciPy equivalent: ``A.asformat(format)``."""
+        if format is None or format == self.format:
+            return self
+        if format not in ("csr", "csc", "coo", "dia", "bsr"):
+            raise ValueError(
+                f"format must be one of 'csr', 'csc', 'coo', 'dia', 'bsr' or None, "
+                f"got {format!r}"
+            )
+        return getattr(self, f"to{format}")()
+
+    def to_bcoo(self):
+        """This matrix as a ``jax.experimental.sparse.BCOO`` (2-D, jit-able)."""
+        from ._convert import to_bcoo
+
+        return to_bcoo(self.tocoo())
+
+    @classmethod
+    def from_bcoo(cls, bcoo):
+        """From a 2-D unbatched ``BCOO``; padding (out-of-range indices) stays padding.
+
+        To COO/CSR/CSC this is jit-able; DIA/BSR need concrete indices.
+        """
+        from ._convert import from_bcoo
+
+        return from_bcoo(bcoo).asformat(cls.__name__.lower())
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(shape={self.shape}, dtype={self.dtype}, "
@@ -145,6 +196,100 @@ class AbstractSparse(abc.ABC):
         from .. import ops
 
         return ops.power(self, other)
+
+    # -- elementwise, unary and reductions (SciPy's method names; see jaxsparse.ops) ------
+    def multiply(self, other):
+        """Elementwise product (SciPy's ``A.multiply(B)``)."""
+        from .. import ops
+
+        return ops.multiply(self, other)
+
+    def maximum(self, other):
+        from .. import ops
+
+        return ops.maximum(self, other)
+
+    def minimum(self, other):
+        from .. import ops
+
+        return ops.minimum(self, other)
+
+    def power(self, n):
+        from .. import ops
+
+        return ops.power(self, n)
+
+    def conj(self):
+        from .. import ops
+
+        return ops.conj(self)
+
+    conjugate = conj
+
+    @property
+    def real(self):
+        from .. import ops
+
+        return ops.real(self)
+
+    @property
+    def imag(self):
+        from .. import ops
+
+        return ops.imag(self)
+
+    def sum(self, axis=None, dtype=None):
+        from .. import ops
+
+        return ops.sum(self, axis=axis, dtype=dtype)
+
+    def mean(self, axis=None, dtype=None):
+        from .. import ops
+
+        return ops.mean(self, axis=axis, dtype=dtype)
+
+    def max(self, axis=None, *, explicit=False):
+        from .. import ops
+
+        return ops.max(self, axis=axis, explicit=explicit)
+
+    def min(self, axis=None, *, explicit=False):
+        from .. import ops
+
+        return ops.min(self, axis=axis, explicit=explicit)
+
+    def diagonal(self, k=0):
+        from .. import ops
+
+        return ops.diagonal(self, k)
+
+    def trace(self, offset=0):
+        from .. import ops
+
+        return ops.trace(self, offset)
+
+    def count_nonzero(self, axis=None):
+        from .. import ops
+
+        return ops.count_nonzero(self, axis=axis)
+
+
+def _unary_method(name: str):
+    def method(self):
+        from .. import ops
+
+        return getattr(ops, name)(self)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Elementwise ``{name}`` of the stored values (SciPy's ``A.{name}()``)."
+    return method
+
+
+for _name in ("sin", "tan", "arcsin", "arctan", "sinh", "tanh", "arcsinh", "arctanh",
+              "sqrt", "expm1", "log1p", "floor", "ceil", "trunc", "rint", "sign",
+              "deg2rad", "rad2deg"):
+    setattr(AbstractSparse, _name, _unary_method(_name))
+del _name
 
 
 class AbstractSparseMatrix(AbstractSparse):

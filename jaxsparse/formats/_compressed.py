@@ -81,6 +81,49 @@ class AbstractCompressed(AbstractSparseMatrix):
     def astype(self, dtype):
         return self.with_data(self.data.astype(_validate.check_data_dtype(dtype, "dtype")))
 
+    # -- canonical forms (new objects; SciPy's methods mutate in place) ----------------
+    def _keys(self):
+        return (self._major_ids(), self.indices), self._major_minor
+
+    def _rebuild(self, keys, data, **flags):
+        from ._canonical import indptr_from_major
+
+        indptr = indptr_from_major(keys[0], self._major_minor[0])
+        return type(self)(data, keys[1], indptr, shape=self.shape, **flags)
+
+    def sort_indices(self):
+        """Sort the minor indices of every row (CSR) / column (CSC). Jit-able.
+
+        SciPy equivalent: ``A.sort_indices()`` (which mutates ``A``).
+        """
+        from ._canonical import sort_entries
+
+        keys, bounds = self._keys()
+        keys, data = sort_entries(keys, bounds, self.data)
+        return self._rebuild(keys, data, has_sorted_indices=True,
+                             has_canonical_format=self.has_canonical_format)
+
+    def sum_duplicates(self):
+        """Sort indices and sum duplicates into the first slot; the freed slots become
+        padding at the tail (same capacity). Jit-able. SciPy: ``A.sum_duplicates()``."""
+        from ._canonical import sum_duplicates
+
+        keys, bounds = self._keys()
+        keys, data, _ = sum_duplicates(keys, bounds, self.data)
+        return self._rebuild(keys, data, has_sorted_indices=True, has_canonical_format=True)
+
+    def eliminate_zeros(self, nse: int | None = None):
+        """Drop explicit zeros, keeping the order of the rest. Two phases: on concrete
+        input the capacity becomes the exact count (or ``nse``); under ``jit`` the
+        capacity is kept (or ``nse``, static) and zeros become padding at the tail.
+        SciPy equivalent: ``A.eliminate_zeros()``."""
+        from ._canonical import eliminate_zeros
+
+        keys, bounds = self._keys()
+        keys, data = eliminate_zeros(keys, bounds, self.data, nse)
+        return self._rebuild(keys, data, has_sorted_indices=self.has_sorted_indices,
+                             has_canonical_format=self.has_canonical_format)
+
     def tocoo(self):
         from ._coo import COO
 
@@ -115,6 +158,7 @@ class AbstractCompressed(AbstractSparseMatrix):
         shape = _validate.check_shape(shape, 2, cls.__name__)
         n_major, n_minor = shape if cls._major_is_row else shape[::-1]
         major, minor = ("rows", "columns") if cls._major_is_row else ("columns", "rows")
+        _validate.check_data(data, dtype)
         _validate.check_compressed(data, indices, indptr, n_major, n_minor, major, minor)
         data = jnp.asarray(data, dtype=dtype)
         _validate.check_data_dtype(data.dtype)

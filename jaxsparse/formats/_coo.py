@@ -77,6 +77,38 @@ class COO(AbstractSparseMatrix):
     def astype(self, dtype) -> COO:
         return self.with_data(self.data.astype(_validate.check_data_dtype(dtype, "dtype")))
 
+    # -- canonical forms (new objects; SciPy's methods mutate in place) ----------------
+    def sum_duplicates(self) -> COO:
+        """Sort row-major (lexicographic over the coordinates) and sum duplicates into
+        one slot; freed slots become padding at the tail (same capacity). Jit-able.
+
+        SciPy equivalent: ``A.sum_duplicates()`` (which mutates ``A``).
+        """
+        from ._canonical import sum_duplicates
+
+        coords, data, _ = sum_duplicates(self.coords, self.shape, self.data)
+        return COO(data, coords, shape=self.shape, has_canonical_format=True)
+
+    def sort_indices(self) -> COO:
+        """Sort entries row-major, duplicates kept (jit-able). SciPy's ``coo_array``
+        has no such method; it is here so every format can be sorted the same way."""
+        from ._canonical import sort_entries
+
+        coords, data = sort_entries(self.coords, self.shape, self.data)
+        return COO(data, coords, shape=self.shape,
+                   has_canonical_format=self.has_canonical_format)
+
+    def eliminate_zeros(self, nse: int | None = None) -> COO:
+        """Drop explicit zeros, keeping the order of the rest. Two phases: on concrete
+        input the capacity becomes the exact count (or ``nse``); under ``jit`` it is
+        kept (or ``nse``, static) and zeros become padding at the tail.
+        SciPy equivalent: ``A.eliminate_zeros()``."""
+        from ._canonical import eliminate_zeros
+
+        coords, data = eliminate_zeros(self.coords, self.shape, self.data, nse)
+        return COO(data, coords, shape=self.shape,
+                   has_canonical_format=self.has_canonical_format)
+
     def _valid(self) -> jax.Array:
         return self.coords[0] < self.shape[0]
 
@@ -124,6 +156,9 @@ class COO(AbstractSparseMatrix):
             )
         names = ("row", "col") if len(shape) == 2 else ("coords[0]",)
         axes = ("rows", "columns") if len(shape) == 2 else ("entries",)
+        _validate.check_data(data, dtype)
+        if np.ndim(data) != 1:
+            raise ValueError(f"data must be 1-D, got shape {np.shape(data)}")
         for c, name in zip(coords, names, strict=True):
             _validate.check_index_array(c, name)
             if np.shape(c)[0] != np.shape(data)[0]:

@@ -96,3 +96,55 @@ def check_compressed(
             f"indptr[-1] ({indptr[-1]}) must be <= len(indices) ({indices.shape[0]})"
         )
     check_indices_in_range(indices[: indptr[-1]], n_minor, "indices", minor)
+
+
+def check_data(data: Any, dtype: Any = None, name: str = "data") -> None:
+    """Refuse unsupported dtypes (object, str, datetime...) before JAX sees the array.
+
+    ``jnp.asarray`` would otherwise fail with a message that names neither the argument
+    nor the rule. ``dtype`` (the constructor's ``dtype=`` argument) is checked too.
+    """
+    if dtype is not None:
+        check_data_dtype(dtype, "dtype")
+    if isinstance(data, jax.Array) or isinstance(data, jax.core.Tracer):
+        check_data_dtype(data.dtype, name)
+        return
+    arr = data if isinstance(data, np.ndarray) else np.asarray(data)
+    check_data_dtype(arr.dtype, name)
+
+
+def check_blocksize(blocksize: Any, shape: tuple[int, int]) -> tuple[int, int]:
+    """BSR block size: two positive ints that divide the matrix shape (SciPy's rule)."""
+    try:
+        r, c = (operator.index(b) for b in blocksize)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"blocksize must be a pair of integers (R, C), got {blocksize!r}"
+        ) from None
+    if r < 1 or c < 1:
+        raise ValueError(f"blocksize must be positive, got {(r, c)}")
+    if shape[0] % r or shape[1] % c:
+        raise ValueError(
+            f"blocksize {(r, c)} must divide the shape {shape} (SciPy's BSR rule)"
+        )
+    return r, c
+
+
+def check_dia(data: Any, offsets: Any) -> None:
+    """Structure of a DIA pair: ``data`` 2-D, ``offsets`` 1-D unique ints, one per row."""
+    if np.ndim(data) != 2:
+        raise ValueError(f"data must be 2-D (n_diags, n_cols), got shape {np.shape(data)}")
+    if np.ndim(offsets) != 1:
+        raise ValueError(f"offsets must be 1-D, got shape {np.shape(offsets)}")
+    dtype = np.dtype(getattr(offsets, "dtype", np.asarray(offsets).dtype))
+    if dtype.kind not in "iu" and np.size(offsets) > 0:
+        raise TypeError(f"offsets must have an integer dtype, got {dtype}")
+    if np.shape(data)[0] != np.shape(offsets)[0]:
+        raise ValueError(
+            f"data must have one row per offset: data.shape[0]={np.shape(data)[0]}, "
+            f"len(offsets)={np.shape(offsets)[0]}"
+        )
+    if is_concrete(offsets):
+        host = np.asarray(offsets)
+        if np.unique(host).size != host.size:
+            raise ValueError(f"offsets must be unique, got {host.tolist()}")

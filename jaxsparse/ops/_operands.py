@@ -18,7 +18,7 @@ def check_sparse(A, name: str = "A") -> None:
 
 def kernel_name(A, op: str) -> str:
     """The dispatch name of ``A``'s kernel for ``op`` ("matmul" or "sampled")."""
-    layout = "coo" if A.format == "coo" else "csr"
+    layout = A.format if A.format in ("coo", "dia", "bsr") else "csr"
     return f"{layout}_{op}"
 
 

@@ -1,0 +1,204 @@
+"""DIA: diagonal storage, SciPy's ``dia_array`` layout."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..ops import _dispatch
+from . import _validate
+from ._base import AbstractSparseMatrix, concrete_int
+from ._index import index_dtype
+
+_static = dict(static=True)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class DIA(AbstractSparseMatrix):
+    """Diagonal format: ``data[k, j]`` is ``A[j - offsets[k], j]``.
+
+    ``data`` has shape ``(n_diags, n_cols)`` (SciPy's layout, normalised to exactly
+    ``n_cols`` columns). Slots whose row ``j - offsets[k]`` falls outside the matrix, or
+    whose column is ``>= width``, are padding: constructors set them to 0 and kernels
+    never read them. ``width`` (static) remembers a SciPy ``data`` narrower than
+    ``n_cols`` (``None``: full width), so that ``nnz`` counts the in-band slots exactly
+    as SciPy does (explicit zeros included). The capacity is ``data.size``.
+
+    SciPy equivalent: ``scipy.sparse.dia_array``.
+    """
+
+    data: jax.Array
+    offsets: jax.Array
+    shape: tuple[int, int] = dataclasses.field(metadata=_static)
+    width: int | None = dataclasses.field(default=None, metadata=_static)
+
+    @property
+    def _width(self) -> int:
+        m = self.shape[1]
+        return m if self.width is None else min(self.width, m)
+
+    # -- basic properties ---------------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def nnz(self) -> Any:
+        n, o = self.shape[0], self.offsets
+        per_diag = jnp.maximum(jnp.minimum(n + o, self._width) - jnp.maximum(o, 0), 0)
+        return concrete_int(jnp.sum(per_diag, dtype=o.dtype))
+
+    def _band(self) -> tuple[jax.Array, jax.Array]:
+        """``(rows, in_band)``, both ``(n_diags, n_cols)``: the row of every data slot."""
+        n, m = self.shape
+        cols = jnp.arange(m, dtype=self.offsets.dtype)
+        rows = cols[None, :] - self.offsets[:, None]
+        return rows, (rows >= 0) & (rows < n) & (cols[None, :] < self._width)
+
+    def with_data(self, data: jax.Array) -> DIA:
+        if data.shape[:2] != self.data.shape[:2]:
+            raise ValueError(f"data must have shape {self.data.shape}, got {data.shape}")
+        return dataclasses.replace(self, data=data)
+
+    def astype(self, dtype) -> DIA:
+        return self.with_data(self.data.astype(_validate.check_data_dtype(dtype, "dtype")))
+
+    # -- kernel --------------------------------------------------------------------------
+    def _matmul(self, b: jax.Array, *, transpose: bool, backend: str) -> jax.Array:
+        return _dispatch.lookup("dia_matmul", backend)(
+            self.data, self.offsets, b, shape=self.shape, transpose=transpose,
+            width=self._width,
+        )
+
+    # -- conversions ---------------------------------------------------------------------
+    def tocoo(self):
+        """Jit-able: one COO slot per data slot; out-of-band slots become padding."""
+        from ._coo import COO
+
+        n, m = self.shape
+        rows, in_band = self._band()
+        idx = index_dtype(n, m, self.data.size)
+        cols = jnp.broadcast_to(jnp.arange(m, dtype=idx)[None, :], rows.shape)
+        row = jnp.where(in_band, rows, n).astype(idx).ravel()
+        col = jnp.where(in_band, cols, m).astype(idx).ravel()
+        data = jnp.where(in_band, self.data, 0).ravel()
+        return COO(data, (row, col), shape=self.shape, has_canonical_format=False)
+
+    def tocsr(self):
+        return self.tocoo().tocsr()
+
+    def tocsc(self):
+        return self.tocoo().tocsc()
+
+    def todia(self) -> DIA:
+        return self
+
+    def todense(self) -> jax.Array:
+        return self.tocoo().todense()
+
+    def transpose(self) -> DIA:
+        """Jit-able: offsets negate, and ``data.T[k, i] = data[k, i + offsets[k]]``."""
+        n, m = self.shape
+        new_cols = jnp.arange(n, dtype=self.offsets.dtype)
+        src = new_cols[None, :] + self.offsets[:, None]  # original column of each slot
+        ok = (src >= 0) & (src < self._width)  # SciPy's transpose is full width
+        if m == 0 or self.data.shape[0] == 0:
+            data = jnp.zeros((self.data.shape[0], n), self.dtype)
+        else:
+            data = jnp.take_along_axis(self.data, jnp.clip(src, 0, m - 1), axis=1)
+            data = jnp.where(ok, data, 0)
+        return DIA(data, -self.offsets, shape=(m, n))
+
+    def to_scipy(self):
+        import scipy.sparse as sps
+
+        return sps.dia_array((np.asarray(self.data)[:, : self._width],
+                              np.asarray(self.offsets)), shape=self.shape)
+
+    # -- public constructors ------------------------------------------------------------
+    @classmethod
+    def from_arrays(cls, data, offsets, *, shape, dtype=None) -> DIA:
+        """From SciPy's ``(data, offsets)`` pair. ``data`` may be narrower or wider than
+        ``n_cols`` (as SciPy allows): it is zero-padded or cut to ``n_cols`` columns, and
+        out-of-band slots are reset to 0.
+        """
+        shape = _validate.check_shape(shape, 2, "DIA")
+        _validate.check_data(data, dtype)
+        _validate.check_dia(data, offsets)
+        n, m = shape
+        data = jnp.asarray(data, dtype=dtype)
+        k, width = data.shape
+        if width < m:
+            data = jnp.concatenate([data, jnp.zeros((k, m - width), data.dtype)], axis=1)
+        data = data[:, :m]
+        host_offsets = np.asarray(offsets) if _validate.is_concrete(offsets) else None
+        biggest = int(np.abs(host_offsets).max()) if host_offsets is not None and k else 0
+        idx = index_dtype(n, m, data.size, biggest)
+        out = cls(data, jnp.asarray(offsets, dtype=idx), shape=shape,
+                  width=None if width >= m else int(width))
+        _, in_band = out._band()
+        return dataclasses.replace(out, data=jnp.where(in_band, out.data, 0))
+
+    @classmethod
+    def from_scipy(cls, matrix) -> DIA:
+        import scipy.sparse as sps
+
+        if not sps.issparse(matrix):
+            raise TypeError(f"matrix must be a scipy.sparse array, got {type(matrix).__name__}")
+        m = matrix.todia()
+        return cls.from_arrays(m.data, m.offsets, shape=m.shape)
+
+    @classmethod
+    def fromdense(cls, dense) -> DIA:
+        """From a dense 2-D array: every diagonal holding a nonzero is stored (host)."""
+        from ._coo import COO
+
+        if isinstance(dense, jax.core.Tracer):
+            raise ValueError(
+                "DIA.fromdense needs a concrete array: which diagonals are stored depends "
+                "on the values, so it cannot run under jit"
+            )
+        return COO.fromdense(dense).todia()
+
+
+def dia_matmul(data, offsets, b, *, shape, transpose, width=None):
+    """``A @ b`` (or ``A.T @ b``) as a sum of shifted elementwise products.
+
+    ``(A @ b)[i] = sum_k data[k, i + o_k] * b[i + o_k]``; ``(A.T @ b)[j] =
+    sum_k data[k, j] * b[j - o_k]``, over ``j < width`` (default ``n_cols``). Slots out
+    of the band are masked *before* multiplying,
+    so an ``inf`` in ``b`` never meets a padding zero. Plain ``jnp``: JAX differentiates
+    and batches it natively.
+    """
+    from ..ops._reference import accumulation_dtype
+
+    n, m = shape
+    width = m if width is None else min(width, m)
+    out_rows, in_rows = (m, n) if transpose else (n, m)
+    out_dtype = b.dtype
+    acc = accumulation_dtype(out_dtype)
+    if data.shape[0] == 0 or in_rows == 0 or out_rows == 0:
+        return jnp.zeros((out_rows,) + b.shape[1:], out_dtype)
+    out_idx = jnp.arange(out_rows, dtype=offsets.dtype)
+    if transpose:
+        src = out_idx[None, :] - offsets[:, None]  # row of b read by data[k, j]
+        coef = data
+        ok = (src >= 0) & (src < n) & (out_idx[None, :] < width)
+    else:
+        src = out_idx[None, :] + offsets[:, None]  # column j of data[k, j] and of b
+        ok = (src >= 0) & (src < width)
+        coef = jnp.take_along_axis(data, jnp.clip(src, 0, m - 1), axis=1)
+    coef = jnp.where(ok, coef, 0).astype(acc)
+    gathered = b[jnp.clip(src, 0, in_rows - 1)].astype(acc)  # (k, out_rows, ...)
+    tail = (1,) * (b.ndim - 1)
+    gathered = jnp.where(ok.reshape(ok.shape + tail), gathered, 0)
+    out = jnp.sum(coef.reshape(coef.shape + tail) * gathered, axis=0)
+    return out.astype(out_dtype)
+
+
+_dispatch.register("dia_matmul", "xla")(dia_matmul)
