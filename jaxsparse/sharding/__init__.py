@@ -1,5 +1,8 @@
 """Sharding planner and sharded operations (image partitions, halo exchange)."""
 
+from ._default import MIN_SHARDED_NNZ as MIN_SHARDED_NNZ
+from ._default import default_mesh as default_mesh
+from ._default import set_default_mesh as set_default_mesh
 from ._plan import HaloPlan as HaloPlan
 from ._plan import ShardingPlan as ShardingPlan
 from ._shard import plan as plan
