@@ -4,9 +4,10 @@
     python benchmarks/bench_sharded.py --quick    # a tiny run
 
 Columns:
-- ``bytes/dev``: bytes of the sharded matrix on the busiest device (values + indices +
-  indptr of the owned and halo blocks), and ``ratio`` = that over the ideal
-  ``nnz / D * (value + index bytes)`` (goal <= 1.15 plus the halo buffers);
+- ``bytes/dev``: bytes of the sharded matrix on each device (values + indices + indptr
+  of the owned and halo blocks, padded to the common capacity), and ``ratio`` = that over
+  ``1/D`` of the same matrix as one single-device CSR (values + indices + indptr, the
+  same dtypes): the cost of sharding, goal <= 1.15 (halo buffers are reported apart);
 - ``halo B/spmv``: bytes each device receives per SpMV (padding included);
 - times: median of jitted ``As @ xs`` (after a warm-up) and SciPy's ``S @ x`` in the
   same run. Simulated CPU devices share 2 cores here, so the times show overhead, not
@@ -94,7 +95,7 @@ def run(n, repeats, devices):
             np.testing.assert_allclose(got, S @ x, rtol=1e-4, atol=1e-4)
             ms = _median_ms(lambda As=As, xs=xs, f=f: f(As, xs), repeats)
             per_entry = As.own_data.dtype.itemsize + As.own_indices.dtype.itemsize
-            ideal = S.nnz / D * per_entry
+            ideal = (S.nnz * per_entry + (S.shape[0] + 1) * As.own_indices.dtype.itemsize) / D
             nbytes = device_bytes(As)
             halo = As.plan.halo_volume * As.own_data.dtype.itemsize
             rows.append((name, S.shape[0], S.nnz, D, As.plan.halo.method,

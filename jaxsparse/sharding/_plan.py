@@ -133,8 +133,10 @@ def make_plan(S: sps.csr_array, n_shards: int, axis: str, *, halo: str = "auto",
     nnz = np.bincount(r_shard, minlength=n_shards).astype(np.int64)
     own = _stack_blocks(S.data[is_own], r_shard[is_own], r_slot[is_own], c_slot[is_own],
                         n_shards, rows.block, cols.block)
+    # No halo (one shard, block-diagonal A): keep only a stub, the product skips it.
+    halo_rows = rows.block if halo_plan.width else 0
     halo_blocks = _stack_blocks(S.data[~is_own], r_shard[~is_own], r_slot[~is_own],
-                                halo_pos, n_shards, rows.block, halo_plan.width)
+                                halo_pos, n_shards, halo_rows, halo_plan.width)
     plan = ShardingPlan(
         shape=(n, m), axis=axis, rows=rows, cols=cols, halo=halo_plan, nnz_per_shard=nnz,
         own_capacity=own[0].shape[1], halo_capacity=halo_blocks[0].shape[1],

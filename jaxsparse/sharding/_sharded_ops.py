@@ -79,6 +79,8 @@ def _row_sums_fn(key):
             return jax.ops.segment_sum(d[0], rows, num_segments=plan.rows.block,
                                        mode="drop")
 
+        if not plan.halo.width:
+            return row_sums(own_d, own_p)
         return row_sums(own_d, own_p) + row_sums(halo_d, halo_p)
 
     leaf = P(plan.axis)
