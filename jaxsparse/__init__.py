@@ -1,9 +1,13 @@
 """jaxsparse: SciPy-compatible sparse matrices on JAX."""
 
 from . import formats as formats
+from . import linalg as linalg
 from . import ops as ops
+from .formats import BSR as BSR
 from .formats import COO as COO
 from .formats import CSC as CSC
 from .formats import CSR as CSR
+from .formats import DIA as DIA
+from .formats import from_bcoo as from_bcoo
 
 __version__ = "0.1.0"
