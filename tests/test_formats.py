@@ -321,3 +321,13 @@ def test_pytree_round_trip_keeps_static_fields():
             assert B.blocksize == A.blocksize and len(leaves) == 3
         else:
             assert len(leaves) == 2
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dia", "bsr"])
+def test_bool_matrices_stay_bool_through_construction_and_conversion(fmt):
+    S = sps.csr_array(np.array([[True, False, True], [False, True, False]]))
+    A = getattr(js, fmt.upper()).from_scipy(S)
+    assert A.dtype == np.bool_
+    for other in (A.tocoo(), A.tocsr(), A.tocsc()):
+        assert other.dtype == np.bool_
+        np.testing.assert_array_equal(np.asarray(other.todense()), S.toarray())

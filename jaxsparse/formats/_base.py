@@ -296,3 +296,11 @@ class AbstractSparseMatrix(AbstractSparse):
     """A 2-D sparse matrix."""
 
     shape: tuple[int, int]
+
+
+def mask_values(mask: jax.Array, values: jax.Array) -> jax.Array:
+    """``values`` where ``mask`` (broadcast over trailing axes), else a zero of the same
+    dtype (a bare ``0`` would promote a bool matrix to int32)."""
+    import jax.numpy as jnp
+
+    return jnp.where(mask, values, jnp.zeros((), values.dtype))

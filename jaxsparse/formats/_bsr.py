@@ -11,7 +11,7 @@ import numpy as np
 
 from ..ops import _dispatch
 from . import _canonical, _validate
-from ._base import AbstractSparseMatrix, concrete_int
+from ._base import AbstractSparseMatrix, concrete_int, mask_values
 from ._compressed import _host_order
 from ._index import index_dtype
 
@@ -131,7 +131,7 @@ class BSR(AbstractSparseMatrix):
         full = (cap, r, c)
         row = jnp.broadcast_to(row, full).astype(idx).ravel()
         col = jnp.broadcast_to(col, full).astype(idx).ravel()
-        data = jnp.where(v, self.data, 0).ravel()
+        data = mask_values(v, self.data).ravel()
         return COO(data, (row, col), shape=self.shape,
                    has_canonical_format=self.has_canonical_format and r == 1)
 
@@ -198,7 +198,7 @@ class BSR(AbstractSparseMatrix):
         indptr = jnp.asarray(indptr, dtype=idx)
         real = jnp.arange(indices.shape[0], dtype=idx) < indptr[-1]
         indices = jnp.where(real, indices, nbc).astype(idx)
-        data = jnp.where(real[:, None, None], data, 0)
+        data = mask_values(real[:, None, None], data)
         sorted_ = canonical = False
         if _validate.is_concrete(indices, indptr):
             sorted_, canonical = _host_order(np.asarray(indices), np.asarray(indptr))

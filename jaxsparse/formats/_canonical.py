@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validate
+from ._base import mask_values
 
 Keys = tuple[jax.Array, ...]
 
@@ -29,7 +30,7 @@ def normalize_padding(keys: Keys, bounds: tuple[int, ...], data: jax.Array):
     """Slots with ``keys[0]`` out of range become full padding (every key a sentinel)."""
     valid = keys[0] < bounds[0]
     keys = tuple(jnp.where(valid, k, b).astype(k.dtype) for k, b in zip(keys, bounds, strict=True))
-    return keys, jnp.where(_expand(valid, data.ndim), data, 0), valid
+    return keys, mask_values(_expand(valid, data.ndim), data), valid
 
 
 def sort_entries(keys: Keys, bounds: tuple[int, ...], data: jax.Array):

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validate
-from ._base import AbstractSparseMatrix, concrete_int
+from ._base import AbstractSparseMatrix, concrete_int, mask_values
 from ._index import index_dtype
 
 
@@ -168,7 +168,7 @@ class AbstractCompressed(AbstractSparseMatrix):
         slot = jnp.arange(indices.shape[0], dtype=idx_dtype)
         real = slot < indptr[-1]
         indices = jnp.where(real, indices, n_minor).astype(idx_dtype)
-        data = jnp.where(real.reshape(real.shape + (1,) * (data.ndim - 1)), data, 0)
+        data = mask_values(real.reshape(real.shape + (1,) * (data.ndim - 1)), data)
         sorted_ = canonical = False
         if _validate.is_concrete(indices, indptr):
             sorted_, canonical = _host_order(np.asarray(indices), np.asarray(indptr))

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validate
+from ._base import mask_values
 from ._index import index_dtype
 
 
@@ -32,7 +33,7 @@ def coo_to_compressed(coo, *, row_major: bool):
     counts = jnp.zeros(n_major, idx).at[major].add(1, mode="drop")
     indptr = jnp.concatenate([jnp.zeros(1, idx), jnp.cumsum(counts, dtype=idx)])
     indices = jnp.where(valid, minor, n_minor).astype(idx)
-    data = jnp.where(valid.reshape(valid.shape + (1,) * (data.ndim - 1)), data, 0)
+    data = mask_values(valid.reshape(valid.shape + (1,) * (data.ndim - 1)), data)
     cls = CSR if row_major else CSC
     return cls(data, indices, indptr, shape=coo.shape, has_sorted_indices=True,
                has_canonical_format=coo.has_canonical_format)
@@ -193,7 +194,7 @@ def from_bcoo(bcoo):
     valid = (row >= 0) & (row < n) & (col >= 0) & (col < m)
     row = jnp.where(valid, row, n).astype(idx)
     col = jnp.where(valid, col, m).astype(idx)
-    data = jnp.where(valid, bcoo.data, 0)
+    data = mask_values(valid, bcoo.data)
     canonical = bool(bcoo.indices_sorted and bcoo.unique_indices)
     return COO(data, (row, col), shape=(n, m), has_canonical_format=canonical)
 

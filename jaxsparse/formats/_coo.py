@@ -113,6 +113,9 @@ class COO(AbstractSparseMatrix):
         return self.coords[0] < self.shape[0]
 
     def todense(self) -> jax.Array:
+        if self.dtype == jnp.bool_:  # duplicates of a bool matrix combine with "or"
+            counts = jnp.zeros(self.shape, jnp.int32)
+            return counts.at[self.coords].add(self.data.astype(jnp.int32), mode="drop") > 0
         out = jnp.zeros(self.shape, self.dtype)
         return out.at[self.coords].add(self.data, mode="drop")
 

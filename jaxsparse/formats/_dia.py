@@ -11,7 +11,7 @@ import numpy as np
 
 from ..ops import _dispatch
 from . import _validate
-from ._base import AbstractSparseMatrix, concrete_int
+from ._base import AbstractSparseMatrix, concrete_int, mask_values
 from ._index import index_dtype
 
 _static = dict(static=True)
@@ -86,7 +86,7 @@ class DIA(AbstractSparseMatrix):
         cols = jnp.broadcast_to(jnp.arange(m, dtype=idx)[None, :], rows.shape)
         row = jnp.where(in_band, rows, n).astype(idx).ravel()
         col = jnp.where(in_band, cols, m).astype(idx).ravel()
-        data = jnp.where(in_band, self.data, 0).ravel()
+        data = mask_values(in_band, self.data).ravel()
         return COO(data, (row, col), shape=self.shape, has_canonical_format=False)
 
     def tocsr(self):
@@ -111,7 +111,7 @@ class DIA(AbstractSparseMatrix):
             data = jnp.zeros((self.data.shape[0], n), self.dtype)
         else:
             data = jnp.take_along_axis(self.data, jnp.clip(src, 0, m - 1), axis=1)
-            data = jnp.where(ok, data, 0)
+            data = mask_values(ok, data)
         return DIA(data, -self.offsets, shape=(m, n))
 
     def to_scipy(self):
@@ -142,7 +142,7 @@ class DIA(AbstractSparseMatrix):
         out = cls(data, jnp.asarray(offsets, dtype=idx), shape=shape,
                   width=None if width >= m else int(width))
         _, in_band = out._band()
-        return dataclasses.replace(out, data=jnp.where(in_band, out.data, 0))
+        return dataclasses.replace(out, data=mask_values(in_band, out.data))
 
     @classmethod
     def from_scipy(cls, matrix) -> DIA:
@@ -196,7 +196,7 @@ def dia_matmul(data, offsets, b, *, shape, transpose, width=None):
     coef = jnp.where(ok, coef, 0).astype(acc)
     gathered = b[jnp.clip(src, 0, in_rows - 1)].astype(acc)  # (k, out_rows, ...)
     tail = (1,) * (b.ndim - 1)
-    gathered = jnp.where(ok.reshape(ok.shape + tail), gathered, 0)
+    gathered = mask_values(ok.reshape(ok.shape + tail), gathered)
     out = jnp.sum(coef.reshape(coef.shape + tail) * gathered, axis=0)
     return out.astype(out_dtype)
 
