@@ -25,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--grid", type=int, default=256, help="Poisson grid side (256)")
     demo.add_argument("--rtol", type=float, default=1e-8, help="CG tolerance (1e-8)")
     demo.add_argument(
+        "--devices",
+        type=int,
+        default=4,
+        help="devices to shard over (default 4; on a CPU-only machine that many simulated "
+        "CPU devices are made; 1 runs on one device)",
+    )
+    demo.add_argument(
         "--float32",
         action="store_true",
         help="run in float32 (default: float64, to compare with SciPy)",
@@ -34,14 +41,22 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
 
+    import os
+
     import jax
+
+    # A program's choice, before JAX's backends start: simulate devices on a CPU-only
+    # machine (it changes nothing where accelerators are present: theirs come first).
+    if "JAX_NUM_CPU_DEVICES" not in os.environ:
+        jax.config.update("jax_num_cpu_devices", max(args.devices, 1))
 
     # A program's choice, made before any array exists: the demo compares with SciPy's
     # float64 results. (The library itself never changes global configuration.)
     jax.config.update("jax_enable_x64", not args.float32)
     from . import _demo
 
-    _demo.run(n=args.n, density=args.density, iters=args.iters, grid=args.grid, rtol=args.rtol)
+    _demo.run(n=args.n, density=args.density, iters=args.iters, grid=args.grid, rtol=args.rtol,
+              n_devices=args.devices)
     return 0
 
 

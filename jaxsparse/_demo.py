@@ -94,8 +94,27 @@ def _rel(a, b) -> float:
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
+def _operands(S: sps.csr_array, vector: np.ndarray, mesh):
+    """``(A, x, to_global, plan)``: a CSR and a vector on one device, or, with a mesh,
+    the sharded matrix and the vector in its layout (moved once, before timing)."""
+    if mesh is None:
+        return js.CSR.from_scipy(S), jnp.asarray(vector), lambda v: v, None
+    As = js.sharding.shard(S, mesh, mesh.axis_names[0])
+    p = As.plan
+    plan = (f"{p.n_shards} shards, nnz imbalance {p.nnz_imbalance:.3f}, halo by "
+            f"{p.halo.method}, {p.halo_volume} values per device per product")
+    return As, As.shard_vector(vector), As.unshard_vector, plan
+
+
+def _mesh_context(mesh):
+    import contextlib
+
+    return contextlib.nullcontext() if mesh is None else jax.set_mesh(mesh)
+
+
 def power_iteration(
-    n: int = 20_000, density: float = 5e-4, iters: int = 100, seed: int = 0, repeats: int = 3
+    n: int = 20_000, density: float = 5e-4, iters: int = 100, seed: int = 0, repeats: int = 3,
+    mesh=None,
 ) -> Comparison:
     """Figure 1 of the paper: the largest eigenvalue of ``0.5 (A + A.T) + n I``."""
     rng = np.random.default_rng(seed)
@@ -112,8 +131,7 @@ def power_iteration(
 
     scipy_s, (lam_ref, x_ref) = _median_time(scipy_program, repeats)
 
-    A = js.CSR.from_scipy(S)
-    x0_j = jnp.asarray(x0)
+    A, x0_j, to_global, plan = _operands(S, x0, mesh)
 
     def jax_program(A, x):
         def step(_, x):
@@ -123,8 +141,10 @@ def power_iteration(
         x = jax.lax.fori_loop(0, iters, step, x)
         return jnp.sum(x * (A @ x)), x
 
-    compile_s, compiled = _compile(jax_program, A, x0_j)
-    jax_s, (lam, x) = _median_time(lambda: compiled(A, x0_j), repeats)
+    with _mesh_context(mesh):
+        compile_s, compiled = _compile(jax_program, A, x0_j)
+        jax_s, (lam, x) = _median_time(lambda: compiled(A, x0_j), repeats)
+    x = to_global(x)
     return Comparison(
         title=f"power iteration (paper's Figure 1): n={n}, nnz={S.nnz}, {iters} iterations",
         scipy_value=float(lam_ref),
@@ -136,6 +156,7 @@ def power_iteration(
         details={
             "eig_rel_diff": abs(float(lam) - float(lam_ref)) / abs(float(lam_ref)),
             "dtype": str(x.dtype),
+            "plan": plan,
         },
     )
 
@@ -147,7 +168,8 @@ def poisson2d(k: int) -> sps.csr_array:
     return (sps.kron(t, eye) + sps.kron(eye, t)).tocsr()
 
 
-def poisson_cg(k: int = 256, rtol: float = 1e-8, seed: int = 0, repeats: int = 1) -> Comparison:
+def poisson_cg(k: int = 256, rtol: float = 1e-8, seed: int = 0, repeats: int = 1,
+               mesh=None) -> Comparison:
     """Solve the 2-D Poisson equation ``A x = b`` by CG, in SciPy and in jaxsparse."""
     S = poisson2d(k)
     b = np.random.default_rng(seed).standard_normal(S.shape[0])
@@ -165,11 +187,12 @@ def poisson_cg(k: int = 256, rtol: float = 1e-8, seed: int = 0, repeats: int = 1
     scipy_s, (x_ref, info_ref) = _median_time(scipy_program, repeats)
     res_ref = np.linalg.norm(b - S @ x_ref) / bnorm
 
-    A = js.CSR.from_scipy(S)
-    b_j = jnp.asarray(b)
-    compile_s, compiled = _compile(lambda A, b: js.linalg.cg(A, b, rtol=rtol), A, b_j)
-    jax_s, (x, info) = _median_time(lambda: compiled(A, b_j), repeats)
-    res = float(jnp.sqrt(jnp.sum((b_j - A @ x) ** 2)) / bnorm)
+    A, b_j, to_global, plan = _operands(S, b, mesh)
+    with _mesh_context(mesh):
+        compile_s, compiled = _compile(lambda A, b: js.linalg.cg(A, b, rtol=rtol), A, b_j)
+        jax_s, (x, info) = _median_time(lambda: compiled(A, b_j), repeats)
+    x = to_global(x)
+    res = float(np.linalg.norm(b - S @ np.asarray(x)) / bnorm)
     return Comparison(
         title=f"2-D Poisson by CG: {k}x{k} grid, n={S.shape[0]}, nnz={S.nnz}, rtol={rtol:g}",
         scipy_value=float(res_ref),
@@ -183,6 +206,7 @@ def poisson_cg(k: int = 256, rtol: float = 1e-8, seed: int = 0, repeats: int = 1
             "scipy_info": int(info_ref),
             "scipy_iterations": iterations[0],
             "dtype": str(x.dtype),
+            "plan": plan,
         },
     )
 
@@ -190,6 +214,8 @@ def poisson_cg(k: int = 256, rtol: float = 1e-8, seed: int = 0, repeats: int = 1
 def _print_comparison(c: Comparison, value_label: str, fmt: str, out: TextIO) -> None:
     d = c.details
     print(f"\n{c.title}", file=out)
+    if d.get("plan"):
+        print(f"  sharding plan: {d['plan']}", file=out)
     print(f"  {'':10} {value_label:>22} {'time':>10}", file=out)
     print(f"  {'SciPy':10} {c.scipy_value:>22{fmt}} {c.scipy_s * 1e3:>8.1f} ms", file=out)
     print(
@@ -219,20 +245,30 @@ def run(
     grid: int = 256,
     rtol: float = 1e-8,
     out: TextIO = sys.stdout,
+    n_devices: int | None = None,
 ) -> tuple[Comparison, Comparison]:
-    """Run both programs and print the comparison; returns the two results."""
-    devices = jax.devices()
+    """Run both programs and print the comparison; returns the two results.
+
+    With more than one device (``n_devices``, default all), the matrices are sharded by
+    rows over a 1-D mesh (``js.sharding.shard``) and every product moves only the halo.
+    """
+    devices = jax.devices()[: n_devices or None]
     print(f"jaxsparse {js.__version__} demo, JAX {jax.__version__}", file=out)
     print(f"devices: {devices}", file=out)
-    print(
-        f"running on a single device ({devices[0].platform}); multi-device sharded runs "
-        f"come with the sharding planner",
-        file=out,
-    )
+    mesh = None
+    if len(devices) > 1:
+        mesh = jax.make_mesh((len(devices),), ("x",), devices=devices)
+        simulated = (" (simulated CPU devices sharing this machine's cores: times show "
+                     "the overhead of sharding, not a speed-up)"
+                     if devices[0].platform == "cpu" else "")
+        print(f"sharded by rows over a {len(devices)}-device mesh{simulated}: each product "
+              "moves only the halo", file=out)
+    else:
+        print(f"running on a single device ({devices[0].platform})", file=out)
     if limit_blas_threads(1):
         print("SciPy's OpenBLAS limited to 1 thread (more only spin on these vectors)", file=out)
-    power = power_iteration(n=n, density=density, iters=iters)
+    power = power_iteration(n=n, density=density, iters=iters, mesh=mesh)
     _print_comparison(power, "eigenvalue estimate", ".10f", out)
-    cg = poisson_cg(k=grid, rtol=rtol)
+    cg = poisson_cg(k=grid, rtol=rtol, mesh=mesh)
     _print_comparison(cg, "||b - A x|| / ||b||", ".3e", out)
     return power, cg

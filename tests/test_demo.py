@@ -6,6 +6,8 @@ import io
 import subprocess
 import sys
 
+import pytest
+
 from jaxsparse import _demo
 
 
@@ -23,14 +25,22 @@ def test_poisson_cg_matches_scipy():
     assert c.rel_diff < 1e-9
 
 
-def test_run_prints_both_programs():
+@pytest.mark.parametrize("n_devices", [1, 4])
+def test_run_prints_both_programs(n_devices):
     out = io.StringIO()
-    _demo.run(n=200, density=0.02, iters=5, grid=8, rtol=1e-8, out=out)
+    power, cg = _demo.run(n=200, density=0.02, iters=5, grid=8, rtol=1e-8, out=out,
+                          n_devices=n_devices)
     text = out.getvalue()
-    assert "devices:" in text and "single device" in text
+    assert "devices:" in text
+    if n_devices == 1:
+        assert "single device" in text and "sharding plan" not in text
+    else:
+        assert "4-device mesh" in text and text.count("sharding plan: 4 shards") == 2
     lines = [line.split()[0] for line in text.splitlines() if line.startswith("  ")]
     assert lines.count("SciPy") == 2 and lines.count("jaxsparse") == 2
     assert "power iteration" in text and "2-D Poisson" in text
+    assert power.rel_diff < 1e-10 and power.details["eig_rel_diff"] < 1e-12
+    assert cg.details["info"] == cg.details["scipy_info"] == 0 and cg.rel_diff < 1e-6
 
 
 def test_cli_help():

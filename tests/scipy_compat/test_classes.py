@@ -1,0 +1,111 @@
+"""The drop-in classes beyond value conformance: isinstance, constructors, validation,
+attribute assignment, mutation (and its refusal under jit), pytrees."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.sparse as ss
+
+import jaxsparse.scipy_compat as sp
+
+D = np.array([[1.0, 0, 2], [0, 0, 3], [4, 0, 0]])
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dia", "bsr"])
+def test_isinstance_and_constructors(fmt):
+    arr, mat = getattr(sp, f"{fmt}_array"), getattr(sp, f"{fmt}_matrix")
+    A, M = arr(D), mat(D)
+    assert isinstance(A, sp.sparray) and not isinstance(A, sp.spmatrix)
+    assert isinstance(M, sp.spmatrix) and not isinstance(M, sp.sparray)
+    for src in (D.tolist(), jnp.asarray(D), getattr(ss, f"{fmt}_array")(D), A, M,
+                ss.csr_matrix(D)):
+        B = arr(src)
+        np.testing.assert_array_equal(np.asarray(B.toarray()), D)
+        assert B.format == fmt
+    E = arr((2, 3), dtype=np.int64)
+    assert E.shape == (2, 3) and E.nnz == 0 and E.dtype == np.int64
+    assert arr(D, dtype=np.complex128).dtype == np.complex128
+
+
+def test_tuple_forms_and_shape_inference():
+    A = sp.csr_array(([1.0, 2, 3], [0, 2, 1], [0, 2, 2, 3]))
+    S = ss.csr_array(([1.0, 2, 3], [0, 2, 1], [0, 2, 2, 3]))
+    assert A.shape == S.shape
+    C = sp.coo_array(([1.0, 2, 5], ([0, 0, 1], [1, 1, 2])), shape=(2, 3))
+    assert C.nnz == 3  # duplicates kept in COO
+    R = sp.csr_array(([1.0, 2, 5], ([0, 0, 1], [1, 1, 2])), shape=(2, 3))
+    assert R.nnz == 2 and np.asarray(R.data).tolist() == [3.0, 5.0]  # summed, as SciPy
+    V = sp.coo_array(([1.0, 2.0], ([0, 3],)), shape=(5,))
+    assert V.shape == (5,) and V.ndim == 1
+    G = sp.dia_array(([[1.0, 2, 3], [4, 5, 6]], [0, 1]), shape=(3, 3))
+    np.testing.assert_array_equal(
+        np.asarray(G.toarray()), ss.dia_array(([[1.0, 2, 3], [4, 5, 6]], [0, 1]),
+                                              shape=(3, 3)).toarray())
+    blocks = np.arange(8.0).reshape(2, 2, 2)
+    B = sp.bsr_array((blocks, [0, 1], [0, 1, 2]), shape=(4, 4))
+    assert B.blocksize == (2, 2)
+    np.testing.assert_array_equal(
+        np.asarray(B.toarray()),
+        ss.bsr_array((blocks, [0, 1], [0, 1, 2]), shape=(4, 4)).toarray())
+    assert sp.bsr_array(np.eye(4), blocksize=(2, 2)).blocksize == (2, 2)
+
+
+def test_validation_is_stricter_than_scipy():
+    with pytest.raises(ValueError, match="indices"):
+        sp.csr_array(([1.0], [5], [0, 1]), shape=(1, 3))
+    with pytest.raises(ValueError, match="indptr"):
+        sp.csr_array(([1.0, 2.0], [0, 1], [0, 2, 1]), shape=(2, 3))
+    with pytest.raises(ValueError, match="row"):
+        sp.coo_array(([1.0], ([4], [0])), shape=(2, 2))
+
+
+def test_data_assignment_and_mutation():
+    A = sp.csr_array(D)
+    A.data = A.data * 2
+    np.testing.assert_array_equal(np.asarray(A.toarray()), 2 * D)
+    A.data *= 0.5
+    np.testing.assert_array_equal(np.asarray(A.toarray()), D)
+    with pytest.raises(ValueError):
+        A.data = np.ones(7)
+    A.data = np.array([1.0, 0.0, 3.0, 4.0])
+    assert A.eliminate_zeros() is None and A.nnz == 3
+    C = sp.coo_array(([1.0, 2, 5], ([0, 0, 1], [1, 1, 2])), shape=(2, 3))
+    assert C.sum_duplicates() is None
+    assert C.nnz == 2 and C.has_canonical_format
+
+
+def test_mutation_refused_under_jit_and_pytree():
+    A = sp.csr_array(D)
+
+    @jax.jit
+    def f(A, x):
+        return A @ x, (2 * A).data
+
+    y, data = f(A, jnp.ones(3))
+    np.testing.assert_allclose(np.asarray(y), D @ np.ones(3))
+    np.testing.assert_allclose(np.asarray(data), 2 * np.asarray(A.data))
+
+    @jax.jit
+    def g(A):
+        A.sum_duplicates()
+        return A.data
+
+    with pytest.raises(TypeError, match="jit"):
+        g(A)
+    leaves, tree = jax.tree_util.tree_flatten(A)
+    B = jax.tree_util.tree_unflatten(tree, leaves)
+    assert type(B) is sp.csr_array
+
+
+def test_matrix_semantics():
+    M = sp.csr_matrix(D)
+    S = ss.csr_matrix(D)
+    assert isinstance(M.todense(), np.matrix)
+    np.testing.assert_allclose(np.asarray((M * M).toarray()), (S * S).toarray())
+    assert isinstance(M.sum(axis=0), np.matrix) and M.sum(axis=0).shape == (1, 3)
+    assert M.max(axis=1).shape == (3, 1)
+    A = sp.csr_array(D)
+    m = A.max(axis=0)
+    assert isinstance(m, sp.coo_array) and m.shape == (3,)
+    assert np.linalg.norm(A @ np.ones(3)) == pytest.approx(np.linalg.norm(D @ np.ones(3)))
