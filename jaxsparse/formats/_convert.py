@@ -104,7 +104,7 @@ def coo_to_dia(coo):
     if offsets.size > 100:
         import warnings
 
-        from scipy.sparse import SparseEfficiencyWarning
+        from .._warnings import SparseEfficiencyWarning
 
         warnings.warn(
             f"Constructing a DIA matrix with {offsets.size} diagonals is inefficient",

@@ -132,8 +132,8 @@ def matmul(self, other):
     if value.shape[0] != self.shape[1]:
         raise ValueError(f"dimension mismatch: A has shape {self.shape}, the operand "
                          f"has shape {value.shape}")
-    return dense_result(self, ops.matmul(self._core, value), was_matrix) if was_matrix \
-        else ops.matmul(self._core, value)
+    out = self._operator() @ value  # sharded over the default mesh when large enough
+    return dense_result(self, out, was_matrix) if was_matrix else out
 
 
 def rmatmul(self, other):

@@ -27,17 +27,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._warnings import SparseEfficiencyWarning as SparseEfficiencyWarning
+from .._warnings import SparseWarning as SparseWarning
 from ..formats._base import AbstractSparse
 from . import _coerce
-
-
-class SparseEfficiencyWarning(UserWarning):
-    """An operation that is correct but needlessly expensive for this format."""
-
-
-class SparseWarning(UserWarning):
-    """General warning of the drop-in (SciPy's ``scipy.sparse.SparseWarning``)."""
-
 
 # (format, is_matrix) -> class; filled by the format modules.
 _CLASSES: dict[tuple[str, bool], type] = {}
@@ -59,7 +52,42 @@ class _spbase:
     _is_matrix: bool = False
     __array_ufunc__ = None  # NumPy hands ``ndarray @ A`` to ``__rmatmul__``
     __array_priority__ = 10.1
-    _core: AbstractSparse
+
+    # The core is a property so that every rebinding (mutation, ``A.data = ...``) drops
+    # the cached sharded copy: a stale distributed matrix must never answer a product.
+    @property
+    def _core(self) -> AbstractSparse:
+        return self.__dict__["_core_value"]
+
+    @_core.setter
+    def _core(self, core: AbstractSparse) -> None:
+        self.__dict__["_core_value"] = core
+        self.__dict__.pop("_sharded_cache", None)
+
+    def _operator(self):
+        """What products and solvers multiply by: the core on one device, or a cached
+        :class:`~jaxsparse.sharding.ShardedCSR` over the default mesh.
+
+        Transparent distribution: with a default mesh (``jaxsparse.set_default_mesh``;
+        all devices when several are visible) a 2-D matrix of at least
+        ``jaxsparse.sharding.MIN_SHARDED_NNZ`` stored entries is sharded once, on first
+        use, and reused until it is mutated. Smaller matrices, and traced ones (inside
+        ``jit``, where a plan cannot be made), use the single-device core.
+        """
+        from .. import sharding
+
+        core = self._core
+        if core.ndim != 2 or any(isinstance(leaf, jax.core.Tracer)
+                                 for leaf in jax.tree_util.tree_leaves(core)):
+            return core
+        mesh = sharding.default_mesh()
+        if mesh is None or core.nnz < sharding.MIN_SHARDED_NNZ:
+            return core
+        cached = self.__dict__.get("_sharded_cache")
+        if cached is None or cached.mesh != mesh:
+            cached = sharding.shard(core, mesh, mesh.axis_names[0])
+            self.__dict__["_sharded_cache"] = cached
+        return cached
 
     # -- construction shared by every class ------------------------------------------------
     def __init__(self, arg1, shape=None, dtype=None, copy=False, *, maxprint=None,

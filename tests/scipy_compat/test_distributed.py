@@ -1,0 +1,77 @@
+"""Transparent distribution: an unmodified SciPy program runs sharded over the mesh."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+import scipy.sparse as ss
+from jax.sharding import AxisType
+
+import jaxsparse as js
+import jaxsparse.scipy_compat as sp
+from jaxsparse import sharding
+from jaxsparse.sharding import ShardedCSR
+
+
+@pytest.fixture
+def small_threshold(monkeypatch):
+    """Shard even tiny matrices, over a 4-device Auto mesh (the drop-in's default kind)."""
+    monkeypatch.setattr(sharding._default, "MIN_SHARDED_NNZ", 1)
+    monkeypatch.setattr(sharding, "MIN_SHARDED_NNZ", 1)
+    mesh = jax.make_mesh((4,), ("x",), axis_types=(AxisType.Auto,))
+    js.set_default_mesh(mesh)
+    yield mesh
+    sharding._default._default = sharding._default._UNSET
+
+
+def _poisson(n):
+    return ss.diags_array([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)],
+                          offsets=[-1, 0, 1], format="csr")
+
+
+def test_default_mesh_uses_every_device_with_auto_axes():
+    sharding._default._default = sharding._default._UNSET
+    mesh = js.sharding.default_mesh()
+    assert mesh is not None and mesh.devices.size == len(jax.devices())
+    assert mesh.axis_types == (AxisType.Auto,)
+    js.set_default_mesh(None)
+    assert js.sharding.default_mesh() is None
+    sharding._default._default = sharding._default._UNSET
+    with pytest.raises(TypeError, match="mesh must be a jax.sharding.Mesh"):
+        js.set_default_mesh("all")
+
+
+def test_products_of_large_matrices_run_sharded_and_mutation_invalidates(small_threshold):
+    S = _poisson(30)
+    A = sp.csr_array(S)
+    x = np.arange(30.0)
+    np.testing.assert_allclose(np.asarray(A @ x), S @ x)
+    assert isinstance(A._operator(), ShardedCSR)
+    first = A._operator()
+    assert A._operator() is first  # cached, not re-planned per product
+    A.setdiag(5.0)  # mutation: the sharded copy must not answer any more
+    S2 = S.tolil()
+    S2.setdiag(5.0)
+    np.testing.assert_allclose(np.asarray(A @ x), S2.tocsr() @ x)
+    assert A._operator() is not first
+
+
+def test_small_matrices_stay_on_one_device():
+    A = sp.csr_array(_poisson(10))
+    assert not isinstance(A._operator(), ShardedCSR)
+
+
+def test_unmodified_power_iteration_runs_distributed(small_threshold):
+    def program(sp_module, S):
+        A = sp_module.csr_array(S)
+        x = np.ones(A.shape[1])
+        for _ in range(20):
+            x = A @ x
+            x = x / np.linalg.norm(x)
+        return np.asarray(x)
+
+    S = _poisson(40) + ss.eye_array(40) * 0.1
+    expected = program(ss, S)
+    got = program(sp, S)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
