@@ -78,8 +78,9 @@ def test_spmv_matches_scipy_and_keeps_sharding(name, n_devices):
     assert_close(As.unshard_vector(ys), S @ x, np.float64)
     assert_close(As @ x, S @ x, np.float64)  # plain vector in, plain vector out
     assert_close(As.T @ x, S.T @ x, np.float64)
-    # padding slots of the layout stay zero
-    np.testing.assert_array_equal(np.asarray(ys)[~np.asarray(As.mask)], 0.0)
+    # padding slots of the layout stay zero; the plan's host mask is the device mask
+    np.testing.assert_array_equal(As.plan.mask, np.asarray(As.mask))
+    np.testing.assert_array_equal(np.asarray(ys)[~As.plan.mask], 0.0)
 
 
 def test_rectangular_has_row_and_column_layouts():
@@ -259,6 +260,12 @@ def test_sharded_sddmm_and_its_gradient():
     g1 = jax.grad(lambda B: jnp.sum(js.ops.sddmm(A1, B, C).data ** 2))(B)
     gs = jax.jit(jax.grad(lambda B: sum(jnp.sum(v ** 2) for v in jsh.sddmm(As, B, C).vals)))(B)
     assert_close(gs, g1, np.float64)
+    # and with respect to the values: d/dvals sum(sddmm^2) = 2 vals (B @ C)^2 on the pattern
+    g_vals = jax.jit(jax.grad(
+        lambda v: sum(jnp.sum(w ** 2) for w in jsh.sddmm(As.with_values(v), B, C).vals)))(
+        As.vals)
+    expect_g = 2 * S.toarray() * (B @ C) ** 2
+    assert_close(sum_blocks_to_dense(As, g_vals), expect_g, np.float64)
 
 
 def test_reductions_and_diagonal():

@@ -73,6 +73,17 @@ class ShardingPlan:
         return float(self.nnz_per_shard.max() / mean) if mean > 0 else 1.0
 
     @property
+    def mask(self) -> np.ndarray:
+        """(D * R,) bool over the row layout: True at real slots, False at padding.
+
+        Padding slots of layout vectors hold 0 and stay 0 under zero-preserving code
+        (sums, norms, axpys, products by A). Code that maps 0 elsewhere (``1 / x``,
+        ``exp``) must mask: ``jnp.where(As.mask, f(x), 0)`` (``As.mask`` is the same
+        mask, already on the mesh).
+        """
+        return self.rows.mask
+
+    @property
     def halo_volume(self) -> int:
         """Values received per shard per SpMV, padding included."""
         return self.halo.volume if self.halo.method != "none" else 0
