@@ -36,6 +36,7 @@ def cg(
     atol: float = 0.0,
     maxiter: int | None = None,
     M: Any = None,
+    callback: Callable | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Solve ``A x = b`` for Hermitian positive definite ``A`` by conjugate gradients.
 
@@ -48,6 +49,9 @@ def cg(
         maxiter: iteration limit (default ``10 * n``, as in SciPy).
         M: preconditioner approximating ``A^{-1}``, same kinds as ``A``; it must be
             Hermitian positive definite too.
+        callback: ``callback(xk)`` after each iteration, run on the host through an
+            ordered ``jax.debug.callback`` (a device-to-host copy per iteration; the
+            solver is traced afresh on each call). ``None`` (default): no host round trip.
 
     Returns:
         ``(x, info)``: the solution, and an int32 scalar array: ``0`` if it converged,
@@ -64,16 +68,18 @@ def cg(
         >>> int(info)
         0
 
-    SciPy equivalent: ``scipy.sparse.linalg.cg`` (``callback`` is not supported).
+    SciPy equivalent: ``scipy.sparse.linalg.cg``.
     """
     b = jnp.asarray(b)
     if b.ndim != 1:
         raise ValueError(f"b must be 1-D, got shape {b.shape}")
-    solve = functools.partial(_solve, A, rtol=rtol, atol=atol, maxiter=maxiter, M=M)
+    solve = functools.partial(
+        _solve, A, rtol=rtol, atol=atol, maxiter=maxiter, M=M, callback=callback
+    )
     return solve_in_layout(A, b, x0, M, solve)
 
 
-def _solve(A, b, x0, *, rtol, atol, maxiter, M):
+def _solve(A, b, x0, *, rtol, atol, maxiter, M, callback=None):
     """``cg`` once ``b`` (and ``x0``) are in the operator's vector layout."""
     n = b.shape[0]
     matvec, a_dtype = as_matvec(A, n, "A")
@@ -96,28 +102,28 @@ def _solve(A, b, x0, *, rtol, atol, maxiter, M):
         x0 = x0.astype(dtype)
     if maxiter is None:
         maxiter = 10 * n
-    if is_callable_operator(matvec) or is_callable_operator(psolve):
+    if is_callable_operator(matvec) or is_callable_operator(psolve) or callback is not None:
         # A user's function would become part of the jit cache key (and be kept alive
         # by the cache, with whatever it closes over): trace it afresh instead.
-        return _cg(matvec, psolve, b, x0, rtol, atol, maxiter)
+        return _cg(matvec, psolve, b, x0, rtol, atol, maxiter, callback)
     return _cg_jit(matvec, psolve, b, x0, rtol, atol, maxiter)
 
 
-def _cg(matvec, psolve, b, x0, rtol, atol, maxiter):
+def _cg(matvec, psolve, b, x0, rtol, atol, maxiter, callback=None):
     """The solve with implicit gradients. Jitted below: eager calls with a sparse or dense
     operator of the same shapes then reuse one executable (tolerances and ``maxiter`` are
     traced values, so changing them does not recompile either)."""
     complex_ = jnp.issubdtype(b.dtype, jnp.complexfloating)
 
-    def solve(mv: Callable, rhs: jax.Array, guess: jax.Array | None = x0):
-        return _cg_loop(mv, psolve, rhs, guess, rtol, atol, maxiter)
+    def solve(mv: Callable, rhs: jax.Array, guess: jax.Array | None = x0, cb=callback):
+        return _cg_loop(mv, psolve, rhs, guess, rtol, atol, maxiter, cb)
 
     def transpose_solve(_vecmat: Callable, rhs: jax.Array):
         # A^T y = c  with A Hermitian:  A^T = conj(A), so  y = conj(A^{-1} conj(c)),
         # a solve with A itself (and M). The cotangent solve starts from zero.
         if not complex_:
-            return solve(matvec, rhs, None)
-        y, info = solve(matvec, jnp.conj(rhs), None)
+            return solve(matvec, rhs, None, None)
+        y, info = solve(matvec, jnp.conj(rhs), None, None)
         return jnp.conj(y), info
 
     return lax.custom_linear_solve(matvec, b, solve, transpose_solve, symmetric=True, has_aux=True)
@@ -126,7 +132,7 @@ def _cg(matvec, psolve, b, x0, rtol, atol, maxiter):
 _cg_jit = jax.jit(_cg)
 
 
-def _cg_loop(matvec, psolve, b, x0, rtol, atol, maxiter):
+def _cg_loop(matvec, psolve, b, x0, rtol, atol, maxiter, callback=None):
     """SciPy's ``cg`` iteration as one ``lax.while_loop``; returns ``(x, info)``."""
     dtype = b.dtype
     real = jnp.finfo(dtype).dtype
@@ -153,6 +159,8 @@ def _cg_loop(matvec, psolve, b, x0, rtol, atol, maxiter):
         alpha = rho / vdot(p, q)
         x = x + alpha * p
         r = r - alpha * q
+        if callback is not None:  # ordered host call per iteration (see ``cg``'s docstring)
+            jax.debug.callback(callback, x, ordered=True)
         return k + 1, x, r, p, rho, norm(r)
 
     init = (jnp.zeros((), jnp.int32), x, r, jnp.zeros_like(b), jnp.ones((), dtype), norm(r))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -25,6 +26,12 @@ def as_matvec(op: Any, n: int, name: str) -> tuple[Partial, Any]:
     if isinstance(op, AbstractSparse):
         _check_square(op.shape, n, name)
         return Partial(_matmul, op), op.dtype
+    from ._linear_operator import LinearOperator
+
+    if isinstance(op, LinearOperator) or _is_scipy_linear_operator(op) or hasattr(op, "_core"):
+        # LinearOperators (NumPy ones through pure_callback) and the drop-in's classes
+        parts = as_operator(op, name, n=n)
+        return parts.matvec, parts.dtype
     from ..sharding import ShardedCSR
 
     if isinstance(op, ShardedCSR):
@@ -62,7 +69,9 @@ def identity() -> Partial:
 
 def is_callable_operator(op: Partial) -> bool:
     """Whether ``op`` wraps a user's function (rather than a matrix we multiply by)."""
-    return op.func not in (_matmul, _identity)
+    if op.func is _transpose_apply:
+        return is_callable_operator(op.args[0])
+    return op.func not in (_matmul, _identity, _rmatmul)
 
 
 def _matmul(a, v):
@@ -102,3 +111,156 @@ def norm(a: jax.Array) -> jax.Array:
     if jnp.iscomplexobj(a):
         return jnp.sqrt(jnp.sum(jnp.real(a) ** 2 + jnp.imag(a) ** 2))
     return jnp.sqrt(jnp.sum(a * a))
+
+
+# -- operators with an adjoint, LinearOperators, and host (NumPy) matvecs ------------------
+# Added for the solvers beyond ``cg``: they need ``A^H v`` (bicg, qmr, lsqr, lsmr), a
+# transposed solve for gradients, rectangular shapes (lsqr, lsmr) and a fallback for
+# matvecs written in NumPy.
+
+_TRACE_ERRORS = (
+    jax.errors.TracerArrayConversionError,
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
+class Operator(tuple):
+    """``(matvec, rmatvec, shape, dtype, host)``: ``rmatvec`` applies ``A^H``; ``host`` is
+    True when the products run on the host through ``jax.pure_callback``."""
+
+    __slots__ = ()
+
+    def __new__(cls, matvec, rmatvec, shape, dtype, host=False):
+        return super().__new__(cls, (matvec, rmatvec, shape, dtype, host))
+
+    matvec = property(lambda self: self[0])
+    rmatvec = property(lambda self: self[1])
+    shape = property(lambda self: self[2])
+    dtype = property(lambda self: self[3])
+    host = property(lambda self: self[4])
+
+    @property
+    def user_code(self) -> bool:
+        """Whether a user's function is involved (then solvers are traced afresh)."""
+        return is_callable_operator(self.matvec) or is_callable_operator(self.rmatvec)
+
+
+def as_operator(
+    op: Any, name: str, *, n: int | None = None, dtype: Any = None, square: bool = True
+) -> Operator:
+    """An :class:`Operator` for anything a solver accepts as ``A`` or ``M``.
+
+    Accepts what :func:`as_matvec` accepts, plus :class:`~jaxsparse.linalg.LinearOperator`,
+    SciPy ``LinearOperator``\\ s and the drop-in's sparse classes. ``n`` is the length of
+    ``b`` (``A``'s row count); ``dtype`` is the solver's working dtype, used to probe a
+    callable. A callable (or ``LinearOperator``) whose matvec cannot be traced by JAX (NumPy
+    code: it raises ``TracerArrayConversionError``, ``ConcretizationTypeError``, ...) is
+    detected by tracing it once with ``jax.eval_shape`` and then runs through
+    ``jax.pure_callback``: correct, but one device-to-host round trip per product.
+    """
+    from ._linear_operator import LinearOperator, _MatrixLinearOperator, aslinearoperator
+
+    core = getattr(op, "_core", None)  # the drop-in's classes wrap a core format
+    if isinstance(core, AbstractSparse):
+        op = core
+    if isinstance(op, _MatrixLinearOperator):
+        op = op.A
+    if _is_scipy_linear_operator(op):
+        op = aslinearoperator(op)
+    if isinstance(op, LinearOperator):
+        return _linear_operator_parts(op, name, n=n, dtype=dtype, square=square)
+    if isinstance(op, AbstractSparse) or isinstance(op, jax.Array | np.ndarray):
+        if isinstance(op, np.ndarray):
+            op = jnp.asarray(op)
+        if op.ndim != 2:
+            raise ValueError(f"{name} must be 2-D, got shape {op.shape}")
+        if square:
+            _check_square(tuple(op.shape), n if n is not None else op.shape[0], name)
+        elif n is not None and op.shape[0] != n:
+            raise ValueError(f"{name} has {op.shape[0]} rows but b has length {n}")
+        return Operator(Partial(_matmul, op), Partial(_rmatmul, op), tuple(op.shape), op.dtype)
+    from ..sharding import ShardedCSR
+
+    if isinstance(op, ShardedCSR):
+        matvec, a_dtype = as_matvec(op, n, name)
+        return Operator(matvec, Partial(_rmatmul, op), (n, n), a_dtype)
+    if callable(op) and not _is_scipy_sparse(op):
+        if n is None:
+            raise ValueError(f"{name} is a callable: its size must come from b")
+        lin = LinearOperator((n, n), matvec=op, dtype=dtype)
+        parts = _linear_operator_parts(lin, name, n=n, dtype=dtype, square=square)
+        # keep the plain callable as the matvec: no wrapper in the solver's jaxpr
+        return parts if parts.host else Operator(Partial(op), parts.rmatvec, (n, n), None)
+    # the same errors as as_matvec for everything else (scipy.sparse, strings, ...)
+    as_matvec(op, n if n is not None else 0, name)
+    raise TypeError(f"{name}: unsupported operator {type(op).__name__}")  # pragma: no cover
+
+
+def _linear_operator_parts(op, name, *, n, dtype, square) -> Operator:
+    shape = tuple(op.shape)
+    if square:
+        _check_square(shape, n if n is not None else shape[0], name)
+    elif n is not None and shape[0] != n:
+        raise ValueError(f"{name} has {shape[0]} rows but b has length {n}")
+    work = jnp.result_type(*[d for d in (dtype, op.dtype) if d is not None] or [float])
+    if not jnp.issubdtype(work, jnp.inexact):
+        work = jnp.result_type(work, float)
+    if _traceable(op._matvec_1d, shape[1], work):
+        return Operator(Partial(op._matvec_1d), Partial(op._rmatvec_1d), shape, op.dtype)
+    out = jnp.result_type(work, op.dtype) if op.dtype is not None else work
+    # functools.partial: the user's function and sizes are static, not pytree leaves
+    return Operator(
+        Partial(functools.partial(_host_apply, op._matvec_1d, shape[0], out)),
+        Partial(functools.partial(_host_apply, op._rmatvec_1d, shape[1], out)),
+        shape,
+        op.dtype,
+        host=True,
+    )
+
+
+def _traceable(f, n_in, dtype) -> bool:
+    """Whether ``f`` traces under JAX: probe it once with ``jax.eval_shape``."""
+    try:
+        jax.eval_shape(f, jax.ShapeDtypeStruct((n_in,), dtype))
+    except _TRACE_ERRORS:
+        return False
+    return True
+
+
+def _host_apply(f, n_out, dtype, v):
+    """``f(v)`` on the host via ``jax.pure_callback`` (for matvecs written in NumPy)."""
+    dtype = jnp.dtype(dtype)
+    shape = jax.ShapeDtypeStruct((n_out,), dtype)
+
+    def host(v):
+        return np.asarray(f(np.asarray(v)), dtype=dtype).reshape(n_out)
+
+    return jax.pure_callback(host, shape, v, vmap_method="sequential")
+
+
+def _rmatmul(a, v):
+    """``a^H @ v`` with only a transpose (no conjugated copy of the matrix)."""
+    if jnp.iscomplexobj(v) or jnp.issubdtype(a.dtype, jnp.complexfloating):
+        return jnp.conj(a.T @ jnp.conj(v))
+    return a.T @ v
+
+
+def transpose_of(rmatvec: Partial) -> Partial:
+    """``A^T v = conj(A^H conj(v))`` from ``A^H``, as a pytree (for transposed solves)."""
+    return Partial(_transpose_apply, rmatvec)
+
+
+def _transpose_apply(rmatvec, v):
+    if jnp.iscomplexobj(v):
+        return jnp.conj(rmatvec(jnp.conj(v)))
+    return rmatvec(v)
+
+
+def _is_scipy_linear_operator(op: Any) -> bool:
+    try:
+        from scipy.sparse.linalg import LinearOperator as ScipyLinearOperator
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(op, ScipyLinearOperator)

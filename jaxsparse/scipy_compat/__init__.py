@@ -66,3 +66,4 @@ from ._funcs import save_npz as save_npz  # noqa: E402
 from ._funcs import swapaxes as swapaxes  # noqa: E402
 from ._funcs import tril as tril  # noqa: E402
 from ._funcs import triu as triu  # noqa: E402
+from . import linalg as linalg  # noqa: E402

@@ -75,3 +75,17 @@ def test_unmodified_power_iteration_runs_distributed(small_threshold):
     expected = program(ss, S)
     got = program(sp, S)
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_unmodified_solver_program_runs_distributed(small_threshold):
+    import scipy.sparse.linalg as ssl
+
+    S = _poisson(48)
+    b = np.linspace(-1.0, 1.0, 48)
+    A = sp.csr_array(S)
+    for solver in ("cg", "gmres", "bicgstab"):
+        x_ref, info_ref = getattr(ssl, solver)(S, b, rtol=1e-10)
+        x, info = getattr(sp.linalg, solver)(A, b, rtol=1e-10)
+        assert info == info_ref == 0
+        np.testing.assert_allclose(np.asarray(x), x_ref, rtol=1e-7, atol=1e-9)
+    assert isinstance(A._operator(), ShardedCSR)

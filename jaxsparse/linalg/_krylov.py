@@ -1,0 +1,242 @@
+"""What every square Krylov solver shares: operand preparation, implicit gradients,
+callbacks, and SciPy's return conventions.
+
+Each solver file holds one ``_loop(A, Ms, b, x0, params, static, callback)`` that runs
+SciPy's iteration as a single ``lax.while_loop`` and returns ``(x, info)``. ``A`` and the
+preconditioners are :class:`Lin` pairs ``(mv, rmv)`` (``A v`` and ``A^H v``); ``A.T`` swaps
+them into the transposed operator, so the gradient's transposed solve is the same solver
+run on ``(A^T, M^T)``.
+
+Callbacks: a ``callback`` runs through ``jax.debug.callback(..., ordered=True)`` once per
+iteration, inside the compiled loop. Each call is a device-to-host transfer of the iterate
+and a Python call; the loop is then traced afresh on every solve (a user's function is not
+cached as part of a compiled program). Without a callback there is no host round trip.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.tree_util import Partial
+
+from ._operator import Operator, as_operator, identity, is_callable_operator, transpose_of
+from ._sharded import solve_in_layout
+
+RUNNING = -(2**30)  # ``code`` of a loop that has not stopped on its own
+
+
+class Lin(NamedTuple):
+    """A square operator as its two products: ``mv(v) = A v``, ``rmv(v) = A^H v``."""
+
+    mv: Partial
+    rmv: Partial
+
+    @property
+    def T(self) -> Lin:
+        # A^T v = conj(A^H conj v);  (A^T)^H v = conj(A) v = conj(A conj v)
+        return Lin(transpose_of(self.rmv), transpose_of(self.mv))
+
+
+def _identity_lin() -> Lin:
+    return Lin(identity(), identity())
+
+
+def emit(callback: Callable | None, *args) -> None:
+    """Call ``callback(*args)`` on the host, in iteration order (no-op without one)."""
+    if callback is not None:
+        jax.debug.callback(callback, *args, ordered=True)
+
+
+def real_dtype(dtype):
+    return jnp.finfo(dtype).dtype
+
+
+def where_tree(pred, new, old):
+    """``new`` where ``pred`` else ``old``, leaf by leaf."""
+    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), new, old)
+
+
+def finish_info(code, converged, maxiter):
+    """SciPy's ``info``: a breakdown code, else ``0`` if converged, else ``maxiter``."""
+    info = jnp.where(converged, 0, maxiter)
+    return jnp.where(code != RUNNING, code, info).astype(jnp.int32)
+
+
+def solve_square(
+    name: str,
+    loop: Callable,
+    A: Any,
+    b: Any,
+    x0: Any,
+    Ms: tuple,
+    *,
+    params: dict,
+    static: tuple = (),
+    callback: Callable | None = None,
+    implicit: bool = True,
+):
+    """Run ``loop`` on ``A x = b`` with SciPy's conventions; returns ``(x, info)``.
+
+    ``Ms`` are the preconditioners (``None`` for the identity). ``params`` are traced
+    scalars (tolerances, ``maxiter``), ``static`` hashable options (buffer sizes).
+    """
+    b = jnp.asarray(b)
+    if b.ndim != 1:
+        raise ValueError(f"b must be 1-D, got shape {b.shape}")
+    M_any = next((M for M in Ms if M is not None), None)
+    solve = functools.partial(
+        _prepared,
+        name,
+        loop,
+        A,
+        Ms,
+        params=params,
+        static=static,
+        callback=callback,
+        implicit=implicit,
+    )
+    return solve_in_layout(A, b, x0, M_any, solve)
+
+
+def _prepared(name, loop, A, Ms, b, x0, *, params, static, callback, implicit):
+    n = b.shape[0]
+    A_op = as_operator(A, "A", n=n, dtype=b.dtype)
+    M_ops = [None if M is None else as_operator(M, "M", n=n, dtype=b.dtype) for M in Ms]
+    dtypes = [b.dtype] + [
+        op.dtype for op in [A_op, *M_ops] if op is not None and op.dtype is not None
+    ]
+    if x0 is not None:
+        x0 = jnp.asarray(x0)
+        if x0.shape != b.shape:
+            raise ValueError(f"x0 must have the shape of b, {b.shape}, got {x0.shape}")
+        dtypes.append(x0.dtype)
+    dtype = jnp.result_type(*dtypes)
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        dtype = jnp.result_type(dtype, float)
+    b = b.astype(dtype)
+    if x0 is not None:
+        x0 = x0.astype(dtype)
+    if not jnp.issubdtype(dtype, jnp.complexfloating) and any(
+        op is not None and op.host and jnp.issubdtype(op.dtype, jnp.complexfloating)
+        for op in [A_op, *M_ops]
+    ):
+        raise TypeError(f"{name}: a complex operator needs a complex b")
+    lin = Lin(A_op.matvec, A_op.rmatvec)
+    precs = tuple(_identity_lin() if op is None else Lin(op.matvec, op.rmatvec) for op in M_ops)
+    params = {k: jnp.asarray(v) for k, v in params.items()}
+    user = _user_code(A_op, *M_ops) or callback is not None
+    # NumPy products (``pure_callback``) can be neither differentiated nor transposed by
+    # JAX, and ``custom_linear_solve`` transposes its matvec: solve without it.
+    implicit = implicit and not any(op is not None and op.host for op in [A_op, *M_ops])
+    if user:
+        # A user's function would become part of the jit cache key (kept alive by the
+        # cache with whatever it closes over): trace afresh instead.
+        return _implicit(loop, lin, precs, b, x0, params, static, callback, implicit)
+    return _implicit_jit(loop, lin, precs, b, x0, params, static, None, implicit)
+
+
+def _user_code(*ops: Operator | None) -> bool:
+    return any(
+        op is not None and (is_callable_operator(op.matvec) or is_callable_operator(op.rmatvec))
+        for op in ops
+    )
+
+
+def _implicit(loop, lin, precs, b, x0, params, static, callback, implicit):
+    """The solve with gradients by implicit differentiation (``custom_linear_solve``)."""
+    if not implicit:
+        return loop(lin, precs, b, x0, params, static, callback)
+
+    def solve(_matvec, rhs):
+        return loop(lin, precs, rhs, x0, params, static, callback)
+
+    def transpose_solve(_vecmat, rhs):
+        # A^T y = c: the same solver on (A^T, M^T), from zero, without the callback
+        return loop(lin.T, tuple(p.T for p in precs), rhs, None, params, static, None)
+
+    return lax.custom_linear_solve(lin.mv, b, solve, transpose_solve, has_aux=True)
+
+
+_implicit_jit = jax.jit(_implicit, static_argnames=("loop", "static", "callback", "implicit"))
+
+
+def emit_if(callback: Callable | None, pred, *args) -> None:
+    """:func:`emit` when the traced ``pred`` holds (skipped iterations stay silent)."""
+    if callback is not None:
+        lax.cond(pred, lambda: jax.debug.callback(callback, *args, ordered=True), lambda: None)
+
+
+def lartg(f, g):
+    """LAPACK's ``lartg``: ``c`` (real), ``s``, ``r`` with ``[c s; -conj(s) c] [f; g] = [r; 0]``."""
+    real = real_dtype(f.dtype)
+    af, ag = jnp.abs(f), jnp.abs(g)
+    d = jnp.hypot(af, ag)
+    safe_af = jnp.where(af == 0, 1, af)
+    safe_d = jnp.where(d == 0, 1, d)
+    phase = jnp.where(af == 0, 1, f / safe_af)
+    c = jnp.where(af == 0, 0, af / safe_d).astype(real)
+    s = jnp.where(af == 0, jnp.conj(g) / jnp.where(ag == 0, 1, ag), phase * jnp.conj(g) / safe_d)
+    r = jnp.where(af == 0, ag, phase * d)
+    c = jnp.where(ag == 0, 1, c).astype(real)
+    s = jnp.where(ag == 0, 0, s).astype(f.dtype)
+    r = jnp.where(ag == 0, f, r).astype(f.dtype)
+    return c, s, r
+
+
+def basis(b, m):
+    """``m`` zero vectors stacked like ``b`` (keeps ``b``'s sharding on the vector axis)."""
+    return jnp.zeros((m, 1), b.dtype) * b[None, :]
+
+
+def combine(coef, V):
+    """``sum_i coef[i] * V[i]`` as a sum of products (no contraction of a sharded axis)."""
+    return jnp.sum(coef[:, None] * V, axis=0)
+
+
+def sym_ortho(a, b):
+    """Stable Givens rotation of two real scalars (SciPy's ``_sym_ortho``): ``c, s, r``."""
+    one = jnp.ones_like(a)
+    sa, sb = jnp.sign(a), jnp.sign(b)
+    safe_a = jnp.where(a == 0, one, a)
+    safe_b = jnp.where(b == 0, one, b)
+    big_b = jnp.abs(b) > jnp.abs(a)
+    tau_b = a / safe_b
+    s_b = sb / jnp.sqrt(1 + tau_b * tau_b)
+    c_b = s_b * tau_b
+    r_b = b / jnp.where(s_b == 0, one, s_b)
+    tau_a = b / safe_a
+    c_a = sa / jnp.sqrt(1 + tau_a * tau_a)
+    s_a = c_a * tau_a
+    r_a = a / jnp.where(c_a == 0, one, c_a)
+    c = jnp.where(big_b, c_b, c_a)
+    s = jnp.where(big_b, s_b, s_a)
+    r = jnp.where(big_b, r_b, r_a)
+    c = jnp.where(b == 0, sa, jnp.where(a == 0, 0, c))
+    s = jnp.where(b == 0, 0, jnp.where(a == 0, sb, s))
+    r = jnp.where(b == 0, jnp.abs(a), jnp.where(a == 0, jnp.abs(b), r))
+    return c, s, r
+
+
+def prepare_rectangular(name, A, b, x0):
+    """``(Operator, b, x0, dtype)`` for the least-squares solvers (``A`` may be ``m x n``)."""
+    b = jnp.asarray(b)
+    if b.ndim > 1:
+        b = jnp.squeeze(b)
+    b = jnp.atleast_1d(b)
+    op = as_operator(A, "A", n=b.shape[0], dtype=b.dtype, square=False)
+    dtypes = [b.dtype, float] + ([op.dtype] if op.dtype is not None else [])
+    if x0 is not None:
+        x0 = jnp.asarray(x0)
+        if x0.shape != (op.shape[1],):
+            raise ValueError(f"x0 must have shape ({op.shape[1]},), got {x0.shape}")
+        dtypes.append(x0.dtype)
+    dtype = jnp.result_type(*dtypes)
+    b = b.astype(dtype)
+    if x0 is not None:
+        x0 = x0.astype(dtype)
+    return op, b, x0, dtype
