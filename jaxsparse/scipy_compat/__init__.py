@@ -19,6 +19,7 @@ if not _jax.config.jax_enable_x64:
         stacklevel=2,
     )
 
+from . import linalg as linalg  # noqa: E402
 from ._base import SparseEfficiencyWarning as SparseEfficiencyWarning  # noqa: E402
 from ._base import SparseWarning as SparseWarning  # noqa: E402
 from ._base import sparray as sparray  # noqa: E402
@@ -66,4 +67,3 @@ from ._funcs import save_npz as save_npz  # noqa: E402
 from ._funcs import swapaxes as swapaxes  # noqa: E402
 from ._funcs import tril as tril  # noqa: E402
 from ._funcs import triu as triu  # noqa: E402
-from . import linalg as linalg  # noqa: E402
