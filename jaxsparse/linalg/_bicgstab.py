@@ -12,7 +12,15 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._krylov import RUNNING, emit_if, finish_info, real_dtype, solve_square, where_tree
+from ._krylov import (
+    RUNNING,
+    budget,
+    emit_if,
+    finish_info,
+    initial_residual,
+    solve_square,
+    where_tree,
+)
 from ._operator import norm, vdot
 
 
@@ -49,14 +57,10 @@ def bicgstab(
 def _loop(A, Ms, b, x0, params, static, callback):
     (M,) = Ms
     dtype = b.dtype
-    real = real_dtype(dtype)
     n = b.shape[0]
-    maxiter = jnp.where(params["maxiter"] < 0, 10 * n, params["maxiter"])
-    bnorm = norm(b)
-    tol = jnp.maximum(params["atol"].astype(real), params["rtol"].astype(real) * bnorm)
+    maxiter, bnorm, tol = budget(b, params, 10 * n)
     rhotol = jnp.finfo(dtype).eps ** 2
-    x = jnp.zeros_like(b) if x0 is None else x0
-    r = b if x0 is None else b - A.mv(x0).astype(dtype)
+    x, r = initial_residual(A, b, x0)
     rt = r
     zero = jnp.zeros((), dtype)
     one = jnp.ones((), dtype)

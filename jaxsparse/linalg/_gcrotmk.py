@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._fgmres import fgmres, hessenberg_apply
-from ._krylov import basis, combine, emit, real_dtype, solve_square
+from ._krylov import basis, combine, emit, initial_residual, real_dtype, solve_square
 from ._operator import norm, vdot
 
 
@@ -104,8 +104,7 @@ def _run(A, Ms, b, x0, params, static, callback):
     maxiter = params["maxiter"]
     bnorm = norm(b)
     tol = jnp.maximum(params["atol"].astype(real), params["rtol"].astype(real) * bnorm)
-    x = jnp.zeros_like(b) if x0 is None else x0
-    r = b if x0 is None else b - A.mv(x0).astype(dtype)
+    x, r = initial_residual(A, b, x0)
     size = m + kmax
     kb = max(kmax, 1)
     C, U = basis(b, kb), basis(b, kb)

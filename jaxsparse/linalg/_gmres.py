@@ -14,7 +14,17 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._krylov import basis, combine, emit, emit_if, lartg, real_dtype, solve_square
+from ._krylov import (
+    basis,
+    budget,
+    combine,
+    emit,
+    emit_if,
+    initial_residual,
+    lartg,
+    real_dtype,
+    solve_square,
+)
 from ._operator import norm, vdot
 
 
@@ -95,12 +105,9 @@ def _loop(A, Ms, b, x0, params, static, callback):
     dtype = b.dtype
     real = real_dtype(dtype)
     n = b.shape[0]
-    maxiter = jnp.where(params["maxiter"] < 0, 10 * n, params["maxiter"])
-    bnorm = norm(b)
-    atol = jnp.maximum(params["atol"].astype(real), params["rtol"].astype(real) * bnorm)
+    maxiter, bnorm, atol = budget(b, params, 10 * n)
     eps = jnp.finfo(real).eps
-    x = jnp.zeros_like(b) if x0 is None else x0
-    r = b if x0 is None else b - A.mv(x0).astype(dtype)
+    x, r = initial_residual(A, b, x0)
     rnorm = norm(r)
     Mb = norm(M.mv(b).astype(dtype))
     ptol = Mb * jnp.minimum(1.0, atol / jnp.where(bnorm > 0, bnorm, 1))

@@ -24,7 +24,14 @@ import jax.numpy as jnp
 from jax import lax
 from jax.tree_util import Partial
 
-from ._operator import Operator, as_operator, identity, is_callable_operator, transpose_of
+from ._operator import (
+    Operator,
+    as_operator,
+    identity,
+    is_callable_operator,
+    norm,
+    transpose_of,
+)
 from ._sharded import solve_in_layout
 
 RUNNING = -(2**30)  # ``code`` of a loop that has not stopped on its own
@@ -54,6 +61,23 @@ def emit(callback: Callable | None, *args) -> None:
 
 def real_dtype(dtype):
     return jnp.finfo(dtype).dtype
+
+
+def budget(b, params, default_maxiter):
+    """``(maxiter, bnorm, tol)``, SciPy's stopping data: ``maxiter`` (``default_maxiter``
+    when the caller passed ``None``), ``norm(b)`` and ``max(atol, rtol * norm(b))``."""
+    real = real_dtype(b.dtype)
+    maxiter = jnp.where(params["maxiter"] < 0, default_maxiter, params["maxiter"])
+    bnorm = norm(b)
+    tol = jnp.maximum(params["atol"].astype(real), params["rtol"].astype(real) * bnorm)
+    return maxiter, bnorm, tol
+
+
+def initial_residual(A, b, x0):
+    """``(x, r)``: the starting guess (zeros by default) and ``b - A x``."""
+    if x0 is None:
+        return jnp.zeros_like(b), b
+    return x0, b - A.mv(x0).astype(b.dtype)
 
 
 def where_tree(pred, new, old):
