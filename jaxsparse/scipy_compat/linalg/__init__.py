@@ -20,3 +20,29 @@ from ._isolve import lsqr as lsqr
 from ._isolve import minres as minres
 from ._isolve import qmr as qmr
 from ._isolve import tfqmr as tfqmr
+
+# Eigen/SVD, norms, matrix functions, direct solvers (jaxsparse.linalg's own functions:
+# they accept drop-in, core and SciPy matrices and return the drop-in's class for drop-in
+# input). Host-side, through SciPy: splu, spilu, factorized, inv, spsolve,
+# spsolve_triangular, expm and eigsh/eigs with sigma= (see their docstrings).
+from ...linalg import ArpackError as ArpackError  # noqa: E402
+from ...linalg import ArpackNoConvergence as ArpackNoConvergence  # noqa: E402
+from ...linalg import LaplacianNd as LaplacianNd  # noqa: E402
+from ...linalg import SuperLU as SuperLU  # noqa: E402
+from ...linalg import eigs as eigs  # noqa: E402
+from ...linalg import eigsh as eigsh  # noqa: E402
+from ...linalg import expm as expm  # noqa: E402
+from ...linalg import expm_multiply as expm_multiply  # noqa: E402
+from ...linalg import factorized as factorized  # noqa: E402
+from ...linalg import inv as inv  # noqa: E402
+from ...linalg import is_sptriangular as is_sptriangular  # noqa: E402
+from ...linalg import lobpcg as lobpcg  # noqa: E402
+from ...linalg import matrix_power as matrix_power  # noqa: E402
+from ...linalg import norm as norm  # noqa: E402
+from ...linalg import onenormest as onenormest  # noqa: E402
+from ...linalg import spbandwidth as spbandwidth  # noqa: E402
+from ...linalg import spilu as spilu  # noqa: E402
+from ...linalg import splu as splu  # noqa: E402
+from ...linalg import spsolve as spsolve  # noqa: E402
+from ...linalg import spsolve_triangular as spsolve_triangular  # noqa: E402
+from ...linalg import svds as svds  # noqa: E402
