@@ -6,21 +6,6 @@ iteration; a ``LinearOperator`` whose matvec is NumPy code runs through
 ``jax.pure_callback``, a host round trip per product).
 """
 
-from ...linalg._linear_operator import LinearOperator as LinearOperator
-from ...linalg._linear_operator import aslinearoperator as aslinearoperator
-from ._isolve import bicg as bicg
-from ._isolve import bicgstab as bicgstab
-from ._isolve import cg as cg
-from ._isolve import cgs as cgs
-from ._isolve import gcrotmk as gcrotmk
-from ._isolve import gmres as gmres
-from ._isolve import lgmres as lgmres
-from ._isolve import lsmr as lsmr
-from ._isolve import lsqr as lsqr
-from ._isolve import minres as minres
-from ._isolve import qmr as qmr
-from ._isolve import tfqmr as tfqmr
-
 # Eigen/SVD, norms, matrix functions, direct solvers (jaxsparse.linalg's own functions:
 # they accept drop-in, core and SciPy matrices and return the drop-in's class for drop-in
 # input). Host-side, through SciPy: splu, spilu, factorized, inv, spsolve,
@@ -46,3 +31,17 @@ from ...linalg import splu as splu  # noqa: E402
 from ...linalg import spsolve as spsolve  # noqa: E402
 from ...linalg import spsolve_triangular as spsolve_triangular  # noqa: E402
 from ...linalg import svds as svds  # noqa: E402
+from ...linalg._linear_operator import LinearOperator as LinearOperator
+from ...linalg._linear_operator import aslinearoperator as aslinearoperator
+from ._isolve import bicg as bicg
+from ._isolve import bicgstab as bicgstab
+from ._isolve import cg as cg
+from ._isolve import cgs as cgs
+from ._isolve import gcrotmk as gcrotmk
+from ._isolve import gmres as gmres
+from ._isolve import lgmres as lgmres
+from ._isolve import lsmr as lsmr
+from ._isolve import lsqr as lsqr
+from ._isolve import minres as minres
+from ._isolve import qmr as qmr
+from ._isolve import tfqmr as tfqmr
