@@ -12,8 +12,9 @@ BIN    := $(VENV)/bin
 demo: $(VENV)/.stamp-install
 	$(BIN)/python -m jaxsparse demo
 
+# Two pytest workers: the suite is thousands of small compiles, which use one core each.
 test: $(VENV)/.stamp-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check jaxsparse tests benchmarks
