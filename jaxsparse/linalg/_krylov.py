@@ -80,6 +80,20 @@ def initial_residual(A, b, x0):
     return x0, b - A.mv(x0).astype(b.dtype)
 
 
+def lsq_stop_code(itn, maxiter, test1, test2, test3, t1, rtol, atol, ctol):
+    """LSQR/LSMR's ``istop`` (SciPy's numbering): the first test that holds, checked in
+    SciPy's order of precedence (1 beats 2 beats ... beats 7, the iteration limit)."""
+    code = jnp.int32(0)
+    code = jnp.where(itn >= maxiter, 7, code)
+    code = jnp.where(1 + test3 <= 1, 6, code)
+    code = jnp.where(1 + test2 <= 1, 5, code)
+    code = jnp.where(1 + t1 <= 1, 4, code)
+    code = jnp.where(test3 <= ctol, 3, code)
+    code = jnp.where(test2 <= atol, 2, code)
+    code = jnp.where(test1 <= rtol, 1, code)
+    return code.astype(jnp.int32)
+
+
 def where_tree(pred, new, old):
     """``new`` where ``pred`` else ``old``, leaf by leaf."""
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), new, old)

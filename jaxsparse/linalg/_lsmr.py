@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._krylov import prepare_rectangular, real_dtype, sym_ortho
+from ._krylov import lsq_stop_code, prepare_rectangular, real_dtype, sym_ortho
 from ._operator import is_callable_operator, norm
 
 
@@ -169,17 +169,10 @@ def _lsmr(matvec, rmatvec, b, x0, params, n):
         test3 = 1 / condA
         t1 = test1 / (1 + normA * normx / normb)
         rtol = btol + atol * normA * normx / normb
-        code = jnp.int32(0)
-        code = jnp.where(itn >= maxiter, 7, code)
-        code = jnp.where(1 + test3 <= 1, 6, code)
-        code = jnp.where(1 + test2 <= 1, 5, code)
-        code = jnp.where(1 + t1 <= 1, 4, code)
-        code = jnp.where(test3 <= ctol, 3, code)
-        code = jnp.where(test2 <= atol, 2, code)
-        code = jnp.where(test1 <= rtol, 1, code)
+        code = lsq_stop_code(itn, maxiter, test1, test2, test3, t1, rtol, atol, ctol)
         return (
             itn,
-            code.astype(jnp.int32),
+            code,
             x,
             u,
             v,

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._krylov import prepare_rectangular, real_dtype, sym_ortho
+from ._krylov import lsq_stop_code, prepare_rectangular, real_dtype, sym_ortho
 from ._operator import is_callable_operator, norm
 
 
@@ -171,17 +171,10 @@ def _lsqr(matvec, rmatvec, b, x0, params, n, calc_var):
         test3 = 1 / (acond + eps)
         t1 = test1 / (1 + anorm * xnorm / bnorm)
         rtol = btol + atol * anorm * xnorm / bnorm
-        code = jnp.int32(0)
-        code = jnp.where(itn >= iter_lim, 7, code)
-        code = jnp.where(1 + test3 <= 1, 6, code)
-        code = jnp.where(1 + test2 <= 1, 5, code)
-        code = jnp.where(1 + t1 <= 1, 4, code)
-        code = jnp.where(test3 <= ctol, 3, code)
-        code = jnp.where(test2 <= atol, 2, code)
-        code = jnp.where(test1 <= rtol, 1, code)
+        code = lsq_stop_code(itn, iter_lim, test1, test2, test3, t1, rtol, atol, ctol)
         return (
             itn,
-            code.astype(jnp.int32),
+            code,
             x,
             u,
             v,
