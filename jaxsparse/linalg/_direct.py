@@ -198,6 +198,11 @@ class SuperLU:
         return f"<jaxsparse SuperLU of shape {self.shape}, nnz={self.nnz} (host)>"
 
 
+def _given(**options):
+    """The options the caller set (SciPy's own defaults apply to the rest)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def splu(
     A: Any, permc_spec=None, diag_pivot_thresh=None, relax=None, panel_size=None, options=None
 ) -> SuperLU:
@@ -219,17 +224,13 @@ def splu(
     import scipy.sparse.linalg as sla
 
     S = sps.csc_array(host_sparse(A))
-    kw = {
-        k: v
-        for k, v in dict(
-            permc_spec=permc_spec,
-            diag_pivot_thresh=diag_pivot_thresh,
-            relax=relax,
-            panel_size=panel_size,
-            options=options,
-        ).items()
-        if v is not None
-    }
+    kw = _given(
+        permc_spec=permc_spec,
+        diag_pivot_thresh=diag_pivot_thresh,
+        relax=relax,
+        panel_size=panel_size,
+        options=options,
+    )
     return SuperLU(sla.splu(S, **kw), like=A)
 
 
@@ -255,20 +256,16 @@ def spilu(
     import scipy.sparse.linalg as sla
 
     S = sps.csc_array(host_sparse(A))
-    kw = {
-        k: v
-        for k, v in dict(
-            drop_tol=drop_tol,
-            fill_factor=fill_factor,
-            drop_rule=drop_rule,
-            permc_spec=permc_spec,
-            diag_pivot_thresh=diag_pivot_thresh,
-            relax=relax,
-            panel_size=panel_size,
-            options=options,
-        ).items()
-        if v is not None
-    }
+    kw = _given(
+        drop_tol=drop_tol,
+        fill_factor=fill_factor,
+        drop_rule=drop_rule,
+        permc_spec=permc_spec,
+        diag_pivot_thresh=diag_pivot_thresh,
+        relax=relax,
+        panel_size=panel_size,
+        options=options,
+    )
     return SuperLU(sla.spilu(S, **kw), like=A)
 
 
