@@ -28,15 +28,13 @@ def fgmres(
     ccount=0,
     outer=None,
     ocount=0,
-    inner_m=0,
     prepend=False,
-    store_w=True,
 ):
     """One FGMRES cycle of at most ``steps`` (traced, ``<= size`` static) columns.
 
     ``C`` (``(kc, n)``, first ``ccount`` rows live) are directions to project out (GCROT);
     ``outer = (Z, W)`` are LGMRES's augmentation vectors (first ``ocount`` live; ``W``
-    holds ``lpsolve(A z)`` when ``store_w``).
+    holds ``lpsolve(A z)``).
 
     Returns ``(V, Z, H, B, y, res, j, ok)``: the basis ``V`` (``size + 1`` rows), the
     directions ``Z``, the unrotated Hessenberg ``H`` (``(size + 1, size)``), the
@@ -75,12 +73,9 @@ def fgmres(
                 vi = j
             z_new = rpsolve(V[vi]).astype(dtype)
             z = jnp.where(is_outer, Zo[oi], z_new)
-            if store_w:
-                w = lax.cond(
-                    is_outer, lambda: Wo[oi], lambda: lpsolve(A(z).astype(dtype)).astype(dtype)
-                )
-            else:
-                w = lpsolve(A(z).astype(dtype)).astype(dtype)
+            w = lax.cond(
+                is_outer, lambda: Wo[oi], lambda: lpsolve(A(z).astype(dtype)).astype(dtype)
+            )
         else:
             z = rpsolve(V[j]).astype(dtype)
             w = lpsolve(A(z).astype(dtype)).astype(dtype)
@@ -143,3 +138,16 @@ def fgmres(
 def hessenberg_apply(H, y):
     """``H @ y`` for the small ``(size + 1, size)`` Hessenberg matrix (replicated)."""
     return jnp.sum(H * y[None, :], axis=1)
+
+
+def recycle(Z, count, new, append, limit):
+    """SciPy's list of kept vectors after ``if append: vs.append(new)`` and then
+    ``del vs[0]`` while ``len(vs) > limit``, on a fixed ``(cap, n)`` buffer whose first
+    ``count`` rows are the list, oldest first. Returns ``(Z, count)``."""
+    cap = Z.shape[0]
+    total = count + jnp.asarray(append, jnp.int32)
+    keep = jnp.minimum(total, limit).astype(jnp.int32)
+    rows = jnp.concatenate([Z, jnp.zeros_like(Z[:1])]).at[count].set(new)
+    at = jnp.arange(cap)
+    taken = jnp.take(rows, at + (total - keep), axis=0, mode="clip")
+    return jnp.where((at < keep)[:, None], taken, 0), keep

@@ -117,11 +117,15 @@ def solve_square(
     static: tuple = (),
     callback: Callable | None = None,
     implicit: bool = True,
+    vectors: dict | None = None,
 ):
     """Run ``loop`` on ``A x = b`` with SciPy's conventions; returns ``(x, info)``.
 
     ``Ms`` are the preconditioners (``None`` for the identity). ``params`` are traced
     scalars (tolerances, ``maxiter``), ``static`` hashable options (buffer sizes).
+    ``vectors`` (name -> ``(p, n)`` stack, e.g. recycled subspaces) join ``params`` in
+    ``b``'s layout. A loop run with ``implicit=False`` (no gradients) returns
+    ``((x, info), aux)``; stacks of vectors in ``aux`` come back in global order.
     """
     b = jnp.asarray(b)
     if b.ndim != 1:
@@ -138,10 +142,10 @@ def solve_square(
         callback=callback,
         implicit=implicit,
     )
-    return solve_in_layout(A, b, x0, M_any, solve)
+    return solve_in_layout(A, b, x0, M_any, solve, vectors=vectors, has_aux=not implicit)
 
 
-def _prepared(name, loop, A, Ms, b, x0, *, params, static, callback, implicit):
+def _prepared(name, loop, A, Ms, b, x0, vectors=None, *, params, static, callback, implicit):
     n = b.shape[0]
     A_op = as_operator(A, "A", n=n, dtype=b.dtype)
     M_ops = [None if M is None else as_operator(M, "M", n=n, dtype=b.dtype) for M in Ms]
@@ -166,7 +170,7 @@ def _prepared(name, loop, A, Ms, b, x0, *, params, static, callback, implicit):
         raise TypeError(f"{name}: a complex operator needs a complex b")
     lin = Lin(A_op.matvec, A_op.rmatvec)
     precs = tuple(_identity_lin() if op is None else Lin(op.matvec, op.rmatvec) for op in M_ops)
-    params = {k: jnp.asarray(v) for k, v in params.items()}
+    params = {k: jnp.asarray(v) for k, v in {**params, **(vectors or {})}.items()}
     user = _user_code(A_op, *M_ops) or callback is not None
     # NumPy products (``pure_callback``) can be neither differentiated nor transposed by
     # JAX, and ``custom_linear_solve`` transposes its matvec: solve without it.
@@ -229,6 +233,25 @@ def lartg(f, g):
 def basis(b, m):
     """``m`` zero vectors stacked like ``b`` (keeps ``b``'s sharding on the vector axis)."""
     return jnp.zeros((m, 1), b.dtype) * b[None, :]
+
+
+def _sharded_spec(x):
+    spec = getattr(jax.typeof(x).sharding, "spec", ())
+    return spec if any(s is not None for s in spec) else None
+
+
+def replicated(x):
+    """``x`` with no axis sharded: small dense factorisations (QR, triangular solves)
+    refuse operands whose type carries a sharded axis (Explicit meshes)."""
+    if _sharded_spec(x) is None:
+        return x
+    return jax.sharding.reshard(x, jax.sharding.PartitionSpec())
+
+
+def sharded_like(x, ref):
+    """``x`` placed as ``ref`` is (the inverse of :func:`replicated`)."""
+    spec = _sharded_spec(ref)
+    return x if spec is None else jax.sharding.reshard(x, spec)
 
 
 def combine(coef, V):

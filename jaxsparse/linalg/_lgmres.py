@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._fgmres import fgmres, hessenberg_apply
+from ._fgmres import fgmres, hessenberg_apply, recycle
 from ._krylov import basis, combine, emit, real_dtype, solve_square
 from ._operator import norm
 
@@ -41,10 +41,15 @@ def lgmres(
             ``jax.debug.callback`` (a host round trip per cycle).
         inner_m, outer_k: inner iterations per cycle and augmentation vectors kept
             (static: new values compile a new program).
-        outer_v: ``None``, or a list that receives the ``(v, A v)`` augmentation pairs of
-            the final state (SciPy's in/out argument). A non-empty list as input is not
-            supported (``ValueError``).
-        store_outer_Av, prepend_outer_v: as in SciPy.
+        outer_v: ``None``, or SciPy's in/out list of ``(v, M A v)`` augmentation pairs
+            (the second may be ``None``: computed once). Pairs going in augment the first
+            cycle, as in SciPy; on return the list holds the final pairs. Its length is
+            static (a new length compiles anew), and a solve with ``outer_v`` has no
+            gradient rule (SciPy's list is host state).
+        store_outer_Av: as in SciPy; with ``False`` the returned pairs are ``(v, None)``
+            (``M A v`` is still computed once per new vector, where SciPy recomputes it
+            in every cycle: the same values for fewer products).
+        prepend_outer_v: as in SciPy.
 
     Returns:
         ``(x, info)``: ``0`` converged, ``maxiter`` not converged, ``k`` if the inner
@@ -58,19 +63,29 @@ def lgmres(
 
     SciPy equivalent: ``scipy.sparse.linalg.lgmres``.
     """
-    if outer_v:
-        raise ValueError(
-            "lgmres: outer_v must be None or an empty list (reusing vectors is not supported)"
-        )
+    if outer_v is not None and not isinstance(outer_v, list):
+        raise TypeError(f"outer_v must be None or a list, got {type(outer_v).__name__}")
+    pairs = list(outer_v or [])
+    outer_k = int(outer_k)
+    cap = max(outer_k, 1, len(pairs))
     params = dict(rtol=rtol, atol=atol, maxiter=maxiter)
-    static = (int(inner_m), int(outer_k), bool(store_outer_Av), bool(prepend_outer_v))
+    static = (int(inner_m), outer_k, bool(store_outer_Av), bool(prepend_outer_v), cap, len(pairs))
     if outer_v is None:
         return solve_square(
             "lgmres", _loop, A, b, x0, (M,), params=params, static=static, callback=callback
         )
-    out = solve_square(
+    vectors = None
+    if pairs:
+        zs = [jnp.asarray(z) for z, _ in pairs]
+        ws = [
+            jnp.zeros_like(z) if w is None else jnp.asarray(w)
+            for (_, w), z in zip(pairs, zs, strict=True)
+        ]
+        vectors = dict(Z_in=jnp.stack(zs), W_in=jnp.stack(ws))
+        params["has_w"] = jnp.array([w is not None for _, w in pairs])
+    (x, info), (Zo, Wo, count) = solve_square(
         "lgmres",
-        _loop_with_outer,
+        _run,
         A,
         b,
         x0,
@@ -79,10 +94,9 @@ def lgmres(
         static=static,
         callback=callback,
         implicit=False,
+        vectors=vectors,
     )
-    (x, info), (Zo, Wo, count) = out
-    for i in range(int(count)):
-        outer_v.append((Zo[i], Wo[i] if store_outer_Av else None))
+    outer_v[:] = [(Zo[i], Wo[i] if store_outer_Av else None) for i in range(int(count))]
     return x, info
 
 
@@ -91,21 +105,34 @@ def _loop(A, Ms, b, x0, params, static, callback):
     return x, info
 
 
-def _loop_with_outer(A, Ms, b, x0, params, static, callback):
-    return _run(A, Ms, b, x0, params, static, callback)
-
-
 def _run(A, Ms, b, x0, params, static, callback):
     (M,) = Ms
-    inner_m, outer_k, store, prepend = static
+    inner_m, outer_k, store, prepend, cap, n_in = static
     dtype = b.dtype
     real = real_dtype(dtype)
     maxiter = params["maxiter"]
     bnorm = norm(b)
     tol = jnp.maximum(params["atol"].astype(real), params["rtol"].astype(real) * bnorm)
     x = jnp.zeros_like(b) if x0 is None else x0
-    size = inner_m + outer_k
-    Zo, Wo = basis(b, max(outer_k, 1)), basis(b, max(outer_k, 1))
+    size = inner_m + cap
+
+    def lpsolve_of_A(z):
+        return M.mv(A.mv(z).astype(dtype)).astype(dtype)
+
+    # Augmentation pairs (z, M A z), oldest first. Every pair keeps its M A z (computed
+    # once), so the cycle never recomputes it.
+    Zo, Wo, count = basis(b, cap), basis(b, cap), jnp.int32(0)
+    if n_in:
+        Z_in = params["Z_in"].astype(dtype)
+        W_in = jnp.stack(
+            [
+                jnp.where(
+                    params["has_w"][i], params["W_in"][i].astype(dtype), lpsolve_of_A(Z_in[i])
+                )
+                for i in range(n_in)
+            ]
+        )
+        Zo, Wo, count = Zo.at[:n_in].set(Z_in), Wo.at[:n_in].set(W_in), jnp.int32(n_in)
 
     def cond(s):
         return (s[0] < maxiter) & (s[1] < 0)
@@ -131,28 +158,33 @@ def _run(A, Ms, b, x0, params, static, callback):
             ptol,
             outer=(Zo, Wo),
             ocount=count,
-            inner_m=inner_m,
             prepend=prepend,
-            store_w=store,
         )
         y = y * res0
         ok = ok & jnp.all(jnp.isfinite(y))
         pmf = jnp.where(pres > ptol, jnp.minimum(1.0, 1.5 * pmf), jnp.maximum(1e-16, 0.25 * pmf))
         dx = combine(y, Z)
         nx = norm(dx)
-        ax = combine(hessenberg_apply(H, y), V)
-        full = count >= outer_k
-        slot = jnp.minimum(count, outer_k - 1)
-        Zn = jnp.where(full, jnp.roll(Zo, -1, axis=0), Zo).at[slot].set(dx / nx)
-        Wn = jnp.where(full, jnp.roll(Wo, -1, axis=0), Wo).at[slot].set(ax / nx)
-        keep = (nx > 0) & (outer_k > 0)
-        Zo, Wo = jnp.where(keep, Zn, Zo), jnp.where(keep, Wn, Wo)
-        count = jnp.where(keep, jnp.minimum(count + 1, outer_k), count)
+        z_new = dx / nx
+        # SciPy stores V H y / nx (the Arnoldi relation's M A z); without store_outer_Av
+        # it recomputes M A z in later cycles: computed here once instead
+        w_new = combine(hessenberg_apply(H, y), V) / nx if store else lpsolve_of_A(z_new)
+        # SciPy: append when nx > 0, then ``del outer_v[0]`` while longer than outer_k
+        Zn, cn = recycle(Zo, count, z_new, nx > 0, outer_k)
+        Wn, _ = recycle(Wo, count, w_new, nx > 0, outer_k)
         x_new = x + dx
         # info: -1 running; 0 converged; k + 1 inner breakdown
         info = jnp.where(converged, 0, jnp.where(ok, -1, k + 1)).astype(jnp.int32)
         step = info == -1
-        return (k + 1, info, jnp.where(step, x_new, x), pmf, Zo, Wo, count)
+        return (
+            k + 1,
+            info,
+            jnp.where(step, x_new, x),
+            pmf,
+            jnp.where(step, Zn, Zo),
+            jnp.where(step, Wn, Wo),
+            jnp.where(step, cn, count),
+        )
 
     init = (
         jnp.int32(0),
@@ -161,7 +193,7 @@ def _run(A, Ms, b, x0, params, static, callback):
         jnp.ones((), real),
         Zo,
         Wo,
-        jnp.int32(0),
+        count,
     )
     k, info, x, _, Zo, Wo, count = lax.while_loop(cond, body, init)
     x = jnp.where(bnorm > 0, x, b)

@@ -37,13 +37,17 @@ def minres(
             ``Arnorm / Anorm``). shift: solve with ``A - shift I``.
         maxiter: default ``5 * n``. M: Hermitian positive definite preconditioner.
         callback: ``callback(xk)`` per iteration via ordered ``jax.debug.callback``.
-        show: print the final status (host side). check: accepted; the symmetry checks
-            SciPy runs are not done (they need host values mid-solve).
+        show: print the final status (host side).
+        check: run SciPy's symmetry tests of ``A`` and ``M`` first (three products on
+            the starting residual) and raise ``ValueError`` as SciPy does, which also
+            catches an indefinite preconditioner. The verdict is a host decision, so
+            under ``jit`` ``check=True`` raises ``TypeError``: check outside, then solve.
 
     Returns:
         ``(x, info)``: ``info`` ``0`` on any of SciPy's successful stops, ``maxiter``
-        when the iteration limit was reached. An indefinite preconditioner (SciPy raises
-        ``ValueError``) gives NaNs instead, as raising is impossible inside ``jit``.
+        when the iteration limit was reached. Without ``check``, an indefinite
+        preconditioner (SciPy raises ``ValueError``) gives NaNs, as raising is
+        impossible inside ``jit``.
 
     Example:
         >>> import jax.numpy as jnp, jaxsparse as js
@@ -53,12 +57,52 @@ def minres(
 
     SciPy equivalent: ``scipy.sparse.linalg.minres``.
     """
-    del check
     params = dict(rtol=rtol, shift=shift, maxiter=-1 if maxiter is None else maxiter)
+    if check:
+        _check_symmetric(A, b, x0, M, params)
     x, info = solve_square("minres", _loop, A, b, x0, (M,), params=params, callback=callback)
     if show and not isinstance(info, jax.core.Tracer):
         print(f"Exit  minres.   info = {int(info)}")
     return x, info
+
+
+def _check_symmetric(A, b, x0, M, params):
+    """SciPy's ``check=True`` tests, on the host, before the solve."""
+    _, (beta1, sym_a, sym_m) = solve_square(
+        "minres", _symmetry_probe, A, b, x0, (M,), params=params, implicit=False
+    )
+    if any(isinstance(v, jax.core.Tracer) for v in (beta1, sym_a, sym_m)):
+        raise TypeError(
+            "minres(check=True) decides on the host whether A and M are symmetric, which "
+            "is impossible under jit: run the check outside jit, or pass check=False"
+        )
+    if float(beta1) < 0:
+        raise ValueError("indefinite preconditioner")
+    if float(beta1) > 0 and not bool(sym_a):
+        raise ValueError("non-symmetric matrix")
+    if float(beta1) > 0 and not bool(sym_m):
+        raise ValueError("non-symmetric preconditioner")
+
+
+def _symmetry_probe(A, Ms, b, x0, params, static, callback):
+    """SciPy's checks on ``y = M r1``: ``|<A y, A y> - <y, A A y>|`` and
+    ``|<y, y> - <r1, M y>|`` each within ``(s + eps) eps**(1/3)`` of ``s``.
+    Returns ``((x0, 0), (beta1, A symmetric, M symmetric))``."""
+    (M,) = Ms
+    dtype = b.dtype
+    eps = jnp.finfo(real_dtype(dtype)).eps
+    x = jnp.zeros_like(b) if x0 is None else x0
+    r1 = b if x0 is None else b - A.mv(x0).astype(dtype)
+    y = M.mv(r1).astype(dtype)
+    beta1 = jnp.real(vdot(r1, y))
+
+    def close(s, t):
+        return jnp.abs(s - t) <= (s + eps) * eps ** (1.0 / 3.0)
+
+    w = A.mv(y).astype(dtype)
+    sym_a = close(jnp.real(vdot(w, w)), jnp.real(vdot(y, A.mv(w).astype(dtype))))
+    sym_m = close(jnp.real(vdot(y, y)), jnp.real(vdot(r1, M.mv(y).astype(dtype))))
+    return (x, jnp.int32(0)), (beta1, sym_a, sym_m)
 
 
 def _loop(A, Ms, b, x0, params, static, callback):

@@ -9,21 +9,34 @@ from typing import Any
 import jax
 
 
-def solve_in_layout(A: Any, b: jax.Array, x0: Any, M: Any, solve: Callable):
+def solve_in_layout(
+    A: Any,
+    b: jax.Array,
+    x0: Any,
+    M: Any,
+    solve: Callable,
+    vectors: dict | None = None,
+    has_aux: bool = False,
+):
     """Run ``solve(b, x0)`` with ``b`` and ``x0`` in ``A``'s vector layout.
 
     For operators that are not sharded this is just ``solve(b, x0)``. For a
     ``ShardedCSR``, a plain length-``n`` ``b`` (and ``x0``) is laid out once, the solve
     runs on layout vectors (each iteration moves only the halo) and ``x`` comes back in
     global order.
+    ``vectors`` (name -> ``(p, n)`` stack of vectors in ``b``'s space, e.g. recycled
+    subspaces) are laid out like ``b`` and passed as ``solve(b, x0, vectors)``. With
+    ``has_aux``, ``solve`` returns ``((x, info), aux)`` and every 2-D leaf of ``aux`` is a
+    stack of such vectors, brought back to global order too.
     Eager calls run inside ``jax.set_mesh(A.mesh)``: jitted code over an Explicit mesh
     needs the mesh in context (under an outer ``jit`` the caller provides it).
     """
     from ..sharding import ShardedCSR
     from ..sharding._sharded import _in_layout
 
+    run = solve if vectors is None else (lambda b, x0: solve(b, x0, vectors))
     if not isinstance(A, ShardedCSR):
-        return solve(b, x0)
+        return run(b, x0)
     if isinstance(M, ShardedCSR) and M.plan.rows.block != A.plan.rows.block:
         raise ValueError("M must be sharded with A's layout (shard(M, ..., like=A))")
     tracing = isinstance(b, jax.core.Tracer)
@@ -31,7 +44,15 @@ def solve_in_layout(A: Any, b: jax.Array, x0: Any, M: Any, solve: Callable):
     laid_out = _in_layout(A, b, "cols")
     with context:
         if laid_out:
-            return solve(b, x0)
+            return run(b, x0)
         xs0 = None if x0 is None else A.shard_vector(x0)
-        xs, info = solve(A.shard_vector(b), xs0)
-        return A.unshard_vector(xs), info
+        if vectors is not None:
+            laid = {k: A.shard_vector(v.T).T for k, v in vectors.items()}
+            run = lambda b, x0: solve(b, x0, laid)  # noqa: E731
+        out = run(A.shard_vector(b), xs0)
+        (xs, info), aux = out if has_aux else (out, None)
+        x = A.unshard_vector(xs)
+        if not has_aux:
+            return x, info
+        aux = jax.tree.map(lambda a: A.unshard_vector(a.T).T if a.ndim == 2 else a, aux)
+        return (x, info), aux
