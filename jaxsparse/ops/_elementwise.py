@@ -405,7 +405,13 @@ def divide(a, b):
         dtype = result_dtype(a.dtype, b.dtype)
         if np.can_cast(a.dtype, np.float64):  # SciPy divides in float64
             dtype = result_dtype(np.float64, b.dtype)
-        return jnp.true_divide(a.todense().astype(dtype), b.todense().astype(dtype))
+        num, den = a.todense().astype(dtype), b.todense().astype(dtype)
+        out = jnp.true_divide(num, den)
+        if jnp.issubdtype(dtype, jnp.complexfloating):
+            # SciPy's complex kernel gives nan+nanj for x / 0 and fills 0 / 0 with nan+0j
+            nan = jnp.asarray(np.nan, dtype)
+            out = jnp.where(den == 0, jnp.where(num == 0, nan.real, nan * (1 + 1j)), out)
+        return out
     if is_scalar(b):
         # SciPy: float64 (complex128 for a complex divisor) when A casts to float64.
         if np.can_cast(a.dtype, np.float64):

@@ -249,5 +249,7 @@ def max_min(self, other, op):
 
 
 def round_(self, ndigits=0):
-    core = self._core if self.format in ("csr", "csc") else self._core.tocsr()
+    """``round(A)``: the format is kept; duplicates are summed before rounding (SciPy's
+    ``_deduped_data``)."""
+    core = self._core.sum_duplicates() if self.format == "coo" else self._core
     return self._wrap(core.with_data(jnp.round(core.data, ndigits)))

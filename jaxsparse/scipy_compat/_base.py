@@ -554,9 +554,21 @@ class _spbase:
         return argminmax(self, axis, explicit, "min")
 
     def count_nonzero(self, axis=None):
-        """Entries that are nonzero after summing duplicates (SciPy's semantics)."""
+        """Entries that are nonzero after summing duplicates (SciPy's semantics, including
+        its dtypes: ``int64`` where SciPy counts with ``bincount``, the index dtype where
+        it differences ``indptr``; no axis for DIA and BSR)."""
+        if axis is None:
+            return self._core.count_nonzero()
+        if self.format in ("dia", "bsr"):
+            raise NotImplementedError(
+                f"count_nonzero over an axis is not implemented for {self.format.upper()} "
+                "format."
+            )
         out = self._core.count_nonzero(axis=axis)
-        return out
+        compressed_axis = {"csr": 1, "csc": 0}.get(self.format)
+        if compressed_axis is not None and axis % 2 == compressed_axis:
+            return out.astype(self._core.indptr.dtype)
+        return out.astype(np.int64)
 
     def diagonal(self, k=0):
         if self.ndim != 2:

@@ -107,11 +107,12 @@ def with_diagonal(self, values, k=0):
     rows, cols = (i, i + k) if k >= 0 else (i - k, i)
     coo = trim(_coo(self))
     r, c = _host_coords(coo)
-    on = (c - r == k) & (np.minimum(r, c) < count + (0 if k >= 0 else 0))
-    on &= (r if k >= 0 else c) < count
+    along = r if k >= 0 else c  # position along the diagonal
+    on = (c - r == k) & (along < count)
     keep = np.flatnonzero(~on)
-    data = jnp.concatenate([coo.data[jnp.asarray(keep)],
-                            jnp.asarray(vals).astype(coo.dtype)])
+    dtype = _setdiag_dtype(self, values, count, count - np.unique(along[on]).size)
+    data = jnp.concatenate([coo.data[jnp.asarray(keep)].astype(dtype),
+                            jnp.asarray(vals).astype(dtype)])
     new = COO.from_arrays(data, (np.concatenate([r[keep], rows]),
                                  np.concatenate([c[keep], cols])), shape=self.shape)
     if self.format == "bsr":
@@ -119,6 +120,17 @@ def with_diagonal(self, values, k=0):
     if self.format == "coo":
         return new
     return convert(new, self.format)
+
+
+def _setdiag_dtype(self, values, count, new_entries):
+    """SciPy's dtype after ``setdiag``: COO concatenates the values (promoting to an array's
+    dtype); CSR/CSC do too, but only when at least 0.1% of nnz new entries send them
+    through COO; DIA/BSR and scalars keep the dtype."""
+    if values.ndim == 0 or count == 0 or self.format not in ("coo", "csr", "csc"):
+        return self.dtype
+    if self.format != "coo" and (new_entries == 0 or new_entries < 0.001 * self.nnz):
+        return self.dtype
+    return np.result_type(self.dtype, values.dtype)
 
 
 def nonzero(self):
