@@ -148,7 +148,12 @@ def rmatmul(self, other):
     if value.shape[-1] != core.shape[0]:
         raise ValueError(f"dimension mismatch: the operand has shape {value.shape}, A "
                          f"has shape {self.shape}")
-    out = ops.matmul(value, core)
+    op = self._operator() if self.ndim == 2 and value.ndim in (1, 2) else core
+    if op is core:
+        out = ops.matmul(value, core)
+    else:  # sharded: x @ A = A^T x, the halo exchange run in reverse
+        out = op.T @ value.T
+        out = out.T
     if self.ndim == 1:
         out = out[..., 0]
     return dense_result(self, out, was_matrix) if was_matrix else out
