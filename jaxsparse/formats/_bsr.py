@@ -113,6 +113,7 @@ class BSR(AbstractSparseMatrix):
                              has_canonical_format=self.has_canonical_format)
 
     # -- conversions ---------------------------------------------------------------------
+    @jax.jit
     def tocoo(self):
         """Jit-able: every slot of every stored block, block by block, row-major inside."""
         from ._coo import COO
@@ -146,6 +147,7 @@ class BSR(AbstractSparseMatrix):
             return self
         return self.tocoo().tobsr(blocksize=blocksize)
 
+    @jax.jit
     def todense(self) -> jax.Array:
         return self.tocoo().todense()
 

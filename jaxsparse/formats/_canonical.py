@@ -5,12 +5,16 @@ BSR ``(block row, block col)``) plus ``data`` whose first axis is the entry slot
 Padding slots have ``keys[0] == bounds[0]`` (the sentinel) and value 0.
 
 All kernels here are jit-able at a fixed capacity: they sort (stable, padding last),
-segment-sum and scatter, and never slice to a data-dependent size. Only the *choice* of
+segment-sum and scatter, and never slice to a data-dependent size. Each is one compiled
+program (``jax.jit``, bounds and capacities static): an eager call is one dispatch, and
+its first call one compile rather than one per ``jnp`` primitive. Only the *choice* of
 output capacity in :func:`eliminate_zeros` looks at concrete values, and only when the
 input is concrete (the two-phase rule of DESIGN.md).
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +30,7 @@ def _expand(mask: jax.Array, ndim: int) -> jax.Array:
     return mask.reshape(mask.shape + (1,) * (ndim - 1))
 
 
+@functools.partial(jax.jit, static_argnames="bounds")
 def normalize_padding(keys: Keys, bounds: tuple[int, ...], data: jax.Array):
     """Slots with ``keys[0]`` out of range become full padding (every key a sentinel)."""
     valid = keys[0] < bounds[0]
@@ -33,6 +38,7 @@ def normalize_padding(keys: Keys, bounds: tuple[int, ...], data: jax.Array):
     return keys, mask_values(_expand(valid, data.ndim), data), valid
 
 
+@functools.partial(jax.jit, static_argnames="bounds")
 def sort_entries(keys: Keys, bounds: tuple[int, ...], data: jax.Array):
     """Stable sort by ``keys`` (``keys[0]`` primary); padding sorts last."""
     keys, data, _ = normalize_padding(keys, bounds, data)
@@ -42,6 +48,7 @@ def sort_entries(keys: Keys, bounds: tuple[int, ...], data: jax.Array):
     return tuple(k[order] for k in keys), data[order]
 
 
+@functools.partial(jax.jit, static_argnames="bounds")
 def sum_duplicates(keys: Keys, bounds: tuple[int, ...], data: jax.Array):
     """Sort, sum entries with equal keys into the first slot of each run, pad the tail.
 
@@ -71,6 +78,7 @@ def sum_duplicates(keys: Keys, bounds: tuple[int, ...], data: jax.Array):
     return new_keys, summed.astype(data.dtype), jnp.sum(first, dtype=idx)
 
 
+@functools.partial(jax.jit, static_argnames=("bounds", "capacity"))
 def compact(keys: Keys, bounds: tuple[int, ...], data: jax.Array, keep: jax.Array, capacity: int):
     """Move the ``keep`` slots to the front (order kept) in an array of ``capacity``.
 
@@ -87,6 +95,7 @@ def compact(keys: Keys, bounds: tuple[int, ...], data: jax.Array, keep: jax.Arra
     return new_keys, new_data
 
 
+@functools.partial(jax.jit, static_argnames="bounds")
 def nonzero_slots(keys: Keys, bounds: tuple[int, ...], data: jax.Array) -> jax.Array:
     """Real slots whose value (or whole block, for BSR) is nonzero."""
     nonzero = data != 0
@@ -120,6 +129,7 @@ def eliminate_zeros(keys: Keys, bounds: tuple[int, ...], data: jax.Array, nse):
     return compact(keys, bounds, data, keep, int(nse))
 
 
+@functools.partial(jax.jit, static_argnames="n_major")
 def indptr_from_major(major: jax.Array, n_major: int) -> jax.Array:
     """``indptr`` of sorted major keys (sentinels ``>= n_major`` are not counted)."""
     idx = major.dtype

@@ -124,6 +124,7 @@ class AbstractCompressed(AbstractSparseMatrix):
         return self._rebuild(keys, data, has_sorted_indices=self.has_sorted_indices,
                              has_canonical_format=self.has_canonical_format)
 
+    @jax.jit
     def tocoo(self):
         from ._coo import COO
 
@@ -135,6 +136,7 @@ class AbstractCompressed(AbstractSparseMatrix):
         return COO(self.data, (row, col), shape=self.shape,
                    has_canonical_format=self.has_canonical_format and self._major_is_row)
 
+    @jax.jit
     def todense(self) -> jax.Array:
         return self.tocoo().todense()
 

@@ -7,6 +7,8 @@ run a host symbolic phase when the input is concrete, or take a static ``nse=``.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,6 +18,7 @@ from ._base import mask_values
 from ._index import index_dtype
 
 
+@functools.partial(jax.jit, static_argnames="row_major")
 def coo_to_compressed(coo, *, row_major: bool):
     """COO -> CSR (``row_major``) or CSC, sorted by (major, minor), duplicates kept."""
     from ._csc import CSC
@@ -60,6 +63,8 @@ def dense_to_coo(dense, *, nse: int | None, row_major: bool = True):
             nse = count
         elif nse < count:
             raise ValueError(f"nse={nse} is smaller than the number of nonzeros ({count})")
+        if nse == count:
+            return _host_dense_to_coo(host, nse)
         dense_j = jnp.asarray(dense)
     _validate.check_shape(dense_j.shape, (1, 2), "fromdense input")
     _validate.check_data_dtype(dense_j.dtype, "dense")
@@ -69,6 +74,20 @@ def dense_to_coo(dense, *, nse: int | None, row_major: bool = True):
     coords = tuple(c.astype(idx) for c in coords)
     data = dense_j.at[coords].get(mode="fill", fill_value=0)
     return COO(data, coords, shape=shape, has_canonical_format=True)
+
+
+def _host_dense_to_coo(host: np.ndarray, nse: int):
+    """:func:`dense_to_coo` of a host array at its exact count, found by NumPy: the
+    values are already on the host, and a device ``nonzero`` would compile anew for
+    every distinct count."""
+    from ._coo import COO
+
+    _validate.check_shape(host.shape, (1, 2), "fromdense input")
+    idx = index_dtype(*host.shape, nse)
+    where = np.nonzero(host)
+    coords = tuple(jnp.asarray(c.astype(idx)) for c in where)
+    return COO(jnp.asarray(host[where]), coords, shape=tuple(host.shape),
+               has_canonical_format=True)
 
 
 # -- pattern-dependent conversions (host symbolic phase, jit-able numeric phase) ---------

@@ -112,6 +112,7 @@ class COO(AbstractSparseMatrix):
     def _valid(self) -> jax.Array:
         return self.coords[0] < self.shape[0]
 
+    @jax.jit
     def todense(self) -> jax.Array:
         if self.dtype == jnp.bool_:  # duplicates of a bool matrix combine with "or"
             counts = jnp.zeros(self.shape, jnp.int32)

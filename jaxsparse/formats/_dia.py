@@ -76,6 +76,7 @@ class DIA(AbstractSparseMatrix):
         )
 
     # -- conversions ---------------------------------------------------------------------
+    @jax.jit
     def tocoo(self):
         """Jit-able: one COO slot per data slot; out-of-band slots become padding."""
         from ._coo import COO
@@ -98,6 +99,7 @@ class DIA(AbstractSparseMatrix):
     def todia(self) -> DIA:
         return self
 
+    @jax.jit
     def todense(self) -> jax.Array:
         return self.tocoo().todense()
 

@@ -7,6 +7,8 @@ Padding slots carry a sentinel index one past the end, so gathers use ``mode="fi
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,6 +28,7 @@ def accumulation_dtype(dtype) -> np.dtype:
     return dtype
 
 
+@functools.partial(jax.jit, static_argnames="capacity")
 def csr_row_ids(indptr: jax.Array, capacity: int) -> jax.Array:
     """Row of every entry slot; slots past ``indptr[-1]`` get ``n_rows`` (the sentinel).
 

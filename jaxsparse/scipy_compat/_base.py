@@ -267,18 +267,24 @@ class _spbase:
     todok = tolil
 
     def toarray(self, order=None, out=None):
-        """The dense array (a ``jax.Array``; written into ``out`` if given)."""
+        """The dense array, as SciPy's: a writable ``np.ndarray`` in ``order`` (written
+        into ``out`` if given). Under ``jit`` it is the traced ``jax.Array`` (a host
+        array cannot be traced; ``out=`` is then refused)."""
         dense = self._core.todense()
+        if isinstance(dense, jax.core.Tracer):
+            if out is not None:
+                raise TypeError("toarray(out=...) writes a NumPy array: not under jit")
+            return dense
         if out is not None:
             out[...] = np.asarray(dense)
             return out
-        return dense
+        return np.array(dense, order="F" if order == "F" else "C")
 
     def todense(self, order=None, out=None):
         """Dense: ``np.matrix`` for ``*_matrix`` classes, else as :meth:`toarray`."""
         dense = self.toarray(order=order, out=out)
-        if self._is_matrix:
-            return np.asmatrix(np.asarray(dense))
+        if self._is_matrix and not isinstance(dense, jax.core.Tracer):
+            return np.asmatrix(dense)
         return dense
 
     def transpose(self, axes=None, copy=False):

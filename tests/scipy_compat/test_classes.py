@@ -109,3 +109,20 @@ def test_matrix_semantics():
     m = A.max(axis=0)
     assert isinstance(m, sp.coo_array) and m.shape == (3,)
     assert np.linalg.norm(A @ np.ones(3)) == pytest.approx(np.linalg.norm(D @ np.ones(3)))
+
+
+@pytest.mark.parametrize("kind", ["array", "matrix"])
+def test_dense_results_are_writable_numpy_as_scipys(kind):
+    A, S = getattr(sp, f"csr_{kind}")(D), getattr(ss, f"csr_{kind}")(D)
+    dense = A.toarray(order="F")
+    assert type(dense) is type(S.toarray()) is np.ndarray
+    assert dense.flags.f_contiguous and dense.flags.writeable
+    dense[0, 1] = 7.0  # SciPy programs edit the dense copy in place
+    np.testing.assert_array_equal(A.toarray(), D)
+    assert type(A.todense()) is type(S.todense())
+    out = np.zeros((3, 3))
+    assert A.toarray(out=out) is out and np.array_equal(out, D)
+    traced = jax.jit(lambda M: M.toarray())(A)
+    np.testing.assert_array_equal(traced, D)
+    with pytest.raises(TypeError, match="out="):
+        jax.jit(lambda M: M.toarray(out=np.zeros((3, 3))))(A)
