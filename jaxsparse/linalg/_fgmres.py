@@ -140,6 +140,20 @@ def hessenberg_apply(H, y):
     return jnp.sum(H * y[None, :], axis=1)
 
 
+def stacked_pairs(pairs, optional: int):
+    """SciPy's in/out list of vector pairs as two ``(p, n)`` stacks and a mask: member
+    ``optional`` (0 or 1) may be ``None`` (zeros stand in; the mask says where it is
+    given). Returns ``(firsts, seconds, given)``."""
+    required = [jnp.asarray(p[1 - optional]) for p in pairs]
+    other = [
+        jnp.zeros_like(v) if p[optional] is None else jnp.asarray(p[optional])
+        for p, v in zip(pairs, required, strict=True)
+    ]
+    given = jnp.array([p[optional] is not None for p in pairs])
+    stacks = (jnp.stack(required), jnp.stack(other))
+    return (*(stacks if optional == 1 else stacks[::-1]), given)
+
+
 def recycle(Z, count, new, append, limit):
     """SciPy's list of kept vectors after ``if append: vs.append(new)`` and then
     ``del vs[0]`` while ``len(vs) > limit``, on a fixed ``(cap, n)`` buffer whose first

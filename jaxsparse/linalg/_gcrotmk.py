@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 from jax import lax
 
-from ._fgmres import fgmres, hessenberg_apply, recycle
+from ._fgmres import fgmres, hessenberg_apply, recycle, stacked_pairs
 from ._krylov import (
     basis,
     combine,
@@ -95,13 +95,8 @@ def gcrotmk(
         )
     vectors = None
     if pairs:
-        us = [jnp.asarray(u) for _, u in pairs]
-        cs = [
-            jnp.zeros_like(u) if c is None else jnp.asarray(c)
-            for (c, _), u in zip(pairs, us, strict=True)
-        ]
-        vectors = dict(C_in=jnp.stack(cs), U_in=jnp.stack(us))
-        params["has_c"] = jnp.array([c is not None for c, _ in pairs])
+        C_in, U_in, params["has_c"] = stacked_pairs(pairs, optional=0)
+        vectors = dict(C_in=C_in, U_in=U_in)
     (x, info), (C, U, count) = solve_square(
         "gcrotmk",
         _run,

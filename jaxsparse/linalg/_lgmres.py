@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._fgmres import fgmres, hessenberg_apply, recycle
+from ._fgmres import fgmres, hessenberg_apply, recycle, stacked_pairs
 from ._krylov import basis, combine, emit, real_dtype, solve_square
 from ._operator import norm
 
@@ -76,13 +76,8 @@ def lgmres(
         )
     vectors = None
     if pairs:
-        zs = [jnp.asarray(z) for z, _ in pairs]
-        ws = [
-            jnp.zeros_like(z) if w is None else jnp.asarray(w)
-            for (_, w), z in zip(pairs, zs, strict=True)
-        ]
-        vectors = dict(Z_in=jnp.stack(zs), W_in=jnp.stack(ws))
-        params["has_w"] = jnp.array([w is not None for _, w in pairs])
+        Z_in, W_in, params["has_w"] = stacked_pairs(pairs, optional=1)
+        vectors = dict(Z_in=Z_in, W_in=W_in)
     (x, info), (Zo, Wo, count) = solve_square(
         "lgmres",
         _run,

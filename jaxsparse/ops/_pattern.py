@@ -74,6 +74,10 @@ def host_coords(A) -> tuple[np.ndarray, ...] | None:
     if not structure_is_concrete(A):
         return None
     with jax.ensure_compile_time_eval():
+        # conversions are compiled programs: a traced data leaf would make every output
+        # traced, so they run on the structure with stand-in values
+        if is_traced(A.data):
+            A = dataclasses.replace(A, data=jnp.zeros(A.data.shape, A.data.dtype))
         coo = as_coo(A)
         coords = coo.coords
         if any(is_traced(c) for c in coords):
