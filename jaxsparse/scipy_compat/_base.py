@@ -261,10 +261,12 @@ class _spbase:
         return self._wrap(_coerce.convert(self._core, "bsr", blocksize))
 
     def tolil(self, copy=False):
-        raise TypeError("the LIL format is not provided by jaxsparse.scipy_compat; use "
-                        "csr/csc/coo (construct with coo_array((data, (row, col))))")
+        """Not provided (``TypeError``): LIL is a host-side, per-row Python structure."""
+        _no_host_format("LIL")
 
-    todok = tolil
+    def todok(self, copy=False):
+        """Not provided (``TypeError``): DOK is a host-side Python dict."""
+        _no_host_format("DOK")
 
     def toarray(self, order=None, out=None):
         """The dense array, as SciPy's: a writable ``np.ndarray`` in ``order`` (written
@@ -629,3 +631,9 @@ def register(cls):
     jax.tree_util.register_pytree_node(cls, _flatten, lambda aux, ch: _unflatten(aux, ch))
     _CLASSES[(cls._format, bool(cls._is_matrix))] = cls
     return cls
+
+
+def _no_host_format(name):
+    raise TypeError(f"the {name} format is not provided by jaxsparse.scipy_compat; build "
+                    "with coo_array((data, (row, col))) or set entries of a csr/csc/coo "
+                    "array (A[i, j] = v)")

@@ -126,3 +126,9 @@ def test_dense_results_are_writable_numpy_as_scipys(kind):
     np.testing.assert_array_equal(traced, D)
     with pytest.raises(TypeError, match="out="):
         jax.jit(lambda M: M.toarray(out=np.zeros((3, 3))))(A)
+
+
+@pytest.mark.parametrize("method, name", [("tolil", "LIL"), ("todok", "DOK")])
+def test_host_only_formats_say_what_to_use(method, name):
+    with pytest.raises(TypeError, match=f"the {name} format is not provided.*coo_array"):
+        getattr(sp.csr_array(D), method)()
