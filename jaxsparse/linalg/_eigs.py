@@ -7,6 +7,9 @@ How this differs from ``scipy.sparse.linalg.eigs`` (ARPACK):
   of the ``k + (ncv - k) // 2`` most wanted Ritz vectors is kept (QR of the Ritz vectors:
   JAX has no reordered Schur form) and the expansion continues. The arithmetic is complex
   throughout, so complex-conjugate pairs of a real matrix need no special handling.
+- Repeated eigenvalues come with all their copies (locking rounds, as in ``eigsh``:
+  see ``jaxsparse/linalg/_krylov_schur.py``); a problem without them pays for one extra
+  round. Locking needs ``ncv >= k + 3``.
 - One ``lax.while_loop``: without ``sigma``, ``eigs`` is jit-able (``k``, ``ncv``,
   ``which``, ``return_eigenvectors`` static); under ``jit`` a failure to converge cannot
   raise, the current Ritz pairs are returned.
@@ -30,18 +33,17 @@ import numpy as np
 from jax.tree_util import Partial
 
 from ._eigsh import (
-    _WHICH_NH,
     _compose,
     as_solver_input,
     check_k_ncv,
     finish,
     inverse_operator,
     operator_dtype,
-    run_krylov_schur,
     shape_of,
     shift_invert_operator,
     start_vector,
 )
+from ._krylov_schur import _WHICH_NH, run_krylov_schur
 from ._operator import as_operator
 
 

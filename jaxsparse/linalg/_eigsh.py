@@ -8,6 +8,15 @@ How this differs from ``scipy.sparse.linalg.eigsh`` (ARPACK):
   It is mathematically equivalent to ARPACK's implicitly restarted Lanczos with exact
   shifts. Vectors are fully re-orthogonalised (classical Gram–Schmidt, twice), so no
   spurious copies of converged eigenvalues appear.
+- Repeated eigenvalues come with all their copies, as ARPACK's usually do (ARPACK finds
+  them through round-off, and now and then misses one): once the ``k`` wanted pairs have
+  converged they are locked and a new Krylov space is grown in their complement from a
+  fresh random vector; rounds repeat until one finds no further copy
+  (``jaxsparse/linalg/_krylov_schur.py`` explains the details). A problem without
+  repeated eigenvalues pays for one such round, roughly half again the restarts.
+  Eigenvalues within ``sqrt(tol)`` (``sqrt(eps)`` for ``tol=0``) of each other, relative
+  to the operator's norm, count as one value when deciding whether a round found a new
+  copy. Locking needs ``ncv >= k + 3``.
 - The whole iteration is one ``lax.while_loop``: without ``sigma``, ``eigsh`` is jit-able
   (``k``, ``ncv``, ``which``, ``return_eigenvectors`` static). Under ``jit`` a failure to
   converge cannot raise: the current Ritz pairs are returned as they are.
@@ -25,10 +34,6 @@ How this differs from ``scipy.sparse.linalg.eigsh`` (ARPACK):
   (as SciPy's); without, in SciPy's order (least wanted first, ascending for ``'BE'`` and
   shift-invert).
 - A default ``v0`` is a fixed pseudo-random vector (deterministic), or drawn from ``rng``.
-- Repeated eigenvalues: a single-vector Krylov method with full re-orthogonalisation
-  finds one copy of an exactly repeated eigenvalue (the Krylov space holds one direction
-  of the eigenspace); ARPACK often finds further copies through round-off. Use ``lobpcg``
-  (a block method) for eigenvalues of known multiplicity.
 """
 
 from __future__ import annotations
@@ -40,10 +45,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 from jax.tree_util import Partial
 
-from ._operator import as_operator, is_callable_operator
+from ._krylov_schur import _WHICH_H, _random_vector, run_krylov_schur
+from ._operator import as_operator
 
 try:  # our exceptions are SciPy's too, so ``except scipy...ArpackNoConvergence`` works
     from scipy.sparse.linalg import ArpackError as _ScipyArpackError
@@ -77,193 +82,6 @@ class ArpackNoConvergence(ArpackError, _ScipyArpackNoConvergence):
         self.info = 1
         self.eigenvalues = eigenvalues
         self.eigenvectors = eigenvectors
-
-
-# -- the Krylov–Schur kernel (shared with eigs and svds) ------------------------------------
-
-_WHICH_H = ("LM", "SM", "LA", "SA", "BE")
-_WHICH_NH = ("LM", "SM", "LR", "SR", "LI", "SI")
-
-
-_WHICH_ALL = ("LM", "SM", "LA", "SA", "BE", "LR", "SR", "LI", "SI")
-
-
-def _order(theta: jax.Array, which: jax.Array, real_input: bool) -> jax.Array:
-    """A permutation putting the most wanted Ritz values first. ``which`` is an index into
-    ``_WHICH_ALL`` (a traced value: one compiled solver serves every ``which``)."""
-    m = theta.shape[0]
-    rank = jnp.argsort(jnp.argsort(theta.real)).astype(theta.real.dtype)
-    # 'BE': high end first, alternating with the low end (distance from each end)
-    be = jnp.minimum(2 * (m - 1 - rank), 2 * rank + 1)
-    im = jnp.abs(theta.imag) if real_input else theta.imag
-    keys = jnp.stack(
-        [
-            -jnp.abs(theta),
-            jnp.abs(theta),
-            -theta.real,
-            theta.real,
-            be,
-            -theta.real,
-            theta.real,
-            -im,
-            im,
-        ]
-    )
-    return jnp.argsort(keys[which], stable=True)
-
-
-def _random_vector(seed, n, dtype):
-    """A cheap deterministic pseudo-random vector in (-1, 1) (a sine hash: compiles in
-    no time, unlike ``jax.random``'s threefry, and needs no key)."""
-    real = jnp.finfo(dtype).dtype
-    i = jnp.arange(n, dtype=real)
-    s = jnp.asarray(seed, real)
-
-    def u(c):
-        x = jnp.sin(i * 12.9898 + s * 78.233 + c) * 43758.5453
-        return 2 * (x - jnp.floor(x)) - 1
-
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        return (u(0.0) + 1j * u(1.7)).astype(dtype)
-    return u(0.0).astype(dtype)
-
-
-def _bmat(bop, dtype, w):
-    return w if bop is None else bop(w).astype(dtype)
-
-
-def krylov_schur(
-    op, bop, v0, tol, maxiter, which, *, k: int, m: int, hermitian: bool, real_input: bool = True
-):
-    """Restarted Arnoldi/Lanczos for the ``k`` most wanted eigenpairs of ``op``.
-
-    ``op`` applies the operator, ``bop`` (or ``None``) the inner-product matrix ``B``;
-    ``op`` must be ``B``-self-adjoint when ``hermitian``. Returns ``(theta, X, converged,
-    expansions)``: the ``k`` wanted Ritz values (most wanted first), their ``B``-normalised
-    Ritz vectors, a convergence mask and the number of expansions done.
-    """
-    n = v0.shape[0]
-    dtype = v0.dtype
-    real = jnp.finfo(dtype).dtype
-    eps = jnp.finfo(dtype).eps
-    eps23 = jnp.asarray(eps ** (2.0 / 3.0), real)
-    eps75 = jnp.asarray(eps**0.75, real)
-    tol = jnp.asarray(tol, real)
-    tol = jnp.where(tol > 0, tol, eps)
-    keep = k + (m - k) // 2
-
-    def coeffs(V, w):  # V^H B w as a sum of products (sharding-friendly)
-        bw = _bmat(bop, dtype, w)
-        return jnp.sum(jnp.conj(V) * bw[:, None], axis=0)
-
-    def bnorm(w):
-        return jnp.sqrt(jnp.abs(jnp.sum(jnp.conj(w) * _bmat(bop, dtype, w))))
-
-    def expand(V, H, start):
-        def body(state):
-            j, V, H = state
-            w = op(V[:, j]).astype(dtype)
-            wn0 = bnorm(w)
-            h = coeffs(V, w)
-            w = w - V @ h
-            h2 = coeffs(V, w)
-            w = w - V @ h2
-            h = h + h2
-            beta = bnorm(w)
-            # an invariant subspace was found: continue from a fresh orthogonal direction
-            brk = ~(beta > 64 * eps * wn0) | (beta == 0)
-
-            def fresh(_):
-                r = _random_vector(j + 1, n, dtype)
-                r = r - V @ coeffs(V, r)
-                r = r - V @ coeffs(V, r)
-                rn = bnorm(r)
-                return jnp.where(rn > jnp.sqrt(eps) * 1e-2, r / jnp.where(rn > 0, rn, 1), 0)
-
-            vnext = lax.cond(brk, fresh, lambda _: w / jnp.where(beta > 0, beta, 1), None)
-            h = h.at[j + 1].set(jnp.where(brk, 0, beta).astype(h.dtype))
-            H = H.at[:, j].set(h.astype(H.dtype))
-            V = V.at[:, j + 1].set(vnext.astype(dtype))
-            return j + 1, V, H
-
-        _, V, H = lax.while_loop(lambda s: s[0] < m, body, (jnp.asarray(start, jnp.int32), V, H))
-        return V, H
-
-    def ritz(H):
-        Hm, r = H[:m, :m], H[m, :]
-        if hermitian:
-            Hm = (Hm + jnp.conj(Hm.T)) / 2
-            theta, Y = jnp.linalg.eigh(Hm)
-        else:
-            theta, Y = jnp.linalg.eig(Hm)
-        perm = _order(theta, which, real_input)
-        theta, Y = theta[perm], Y[:, perm]
-        res = jnp.abs(jnp.sum(r[:, None] * Y, axis=0))
-        # ARPACK's test, with a floor: a dense eigensolver computes the last components of
-        # Y only to ~eps * |H| / gap, so ARPACK's bare ``eps * |theta|`` is unreachable for
-        # small, clustered eigenvalues (ARPACK gets it from its tridiagonal QR).
-        anorm = jnp.max(jnp.abs(theta))
-        conv = res <= jnp.maximum(tol * jnp.maximum(eps23, jnp.abs(theta)), eps75 * anorm)
-        if hermitian:
-            Q = Y.astype(dtype)
-        else:
-            Q = jnp.linalg.qr(Y)[0].astype(dtype)
-        return Hm, theta, Y, Q, conv
-
-    def restart(V, H, theta, Q, Hm):
-        Qp = Q[:, :keep]
-        if hermitian:
-            S = jnp.diag(theta[:keep]).astype(H.dtype)
-        else:
-            S = (jnp.conj(Qp.T) @ Hm @ Qp).astype(H.dtype)
-        Vn = jnp.zeros_like(V).at[:, :keep].set(V[:, :m] @ Qp).at[:, keep].set(V[:, m])
-        Hn = jnp.zeros_like(H).at[:keep, :keep].set(S).at[keep, :keep].set(H[m, :] @ Qp)
-        return Vn, Hn
-
-    V = jnp.zeros((n, m + 1), dtype).at[:, 0].set(v0 / bnorm(v0))
-    H = jnp.zeros((m + 1, m), dtype)
-    theta_dtype = real if hermitian else jnp.result_type(dtype, 1j)
-    y_dtype = dtype if hermitian else theta_dtype
-    init = (
-        jnp.zeros((), jnp.int32),
-        V,
-        H,
-        jnp.zeros((m,), theta_dtype),
-        jnp.zeros((m, m), y_dtype),
-        jnp.zeros((m, m), dtype),
-        jnp.zeros((m,), bool),
-    )
-
-    def body(state):
-        # one expansion (from scratch the first time, else after a restart), then the
-        # Rayleigh–Ritz step whose results the next restart reuses
-        it, V, H, theta, Y, Q, conv = state
-        first = it == 0
-        V, H = lax.cond(first, lambda: (V, H), lambda: restart(V, H, theta, Q, H[:m, :m]))
-        V, H = expand(V, H, jnp.where(first, 0, keep))
-        _, theta, Y, Q, conv = ritz(H)
-        return it + 1, V, H, theta, Y, Q, conv
-
-    def cond(state):
-        it, conv = state[0], state[-1]
-        return (it == 0) | ((it < maxiter) & ~jnp.all(conv[:k]))
-
-    it, V, H, theta, Y, Q, conv = lax.while_loop(cond, body, init)
-    X = V[:, :m] @ Y[:, :k].astype(dtype)
-    return theta[:k], X, conv[:k], it
-
-
-_krylov_schur_jit = jax.jit(krylov_schur, static_argnames=("k", "m", "hermitian", "real_input"))
-
-
-def run_krylov_schur(op, bop, v0, tol, maxiter, **static):
-    """``krylov_schur`` jitted when the operators are matrices (one executable per shape),
-    traced afresh when they involve a user's function or a host callback."""
-    user = is_callable_operator(op) or (bop is not None and is_callable_operator(bop))
-    fn = krylov_schur if user else _krylov_schur_jit
-    static = dict(static)
-    which = jnp.asarray(_WHICH_ALL.index(static.pop("which")), jnp.int32)
-    return fn(op, bop, v0, tol, maxiter, which, **static)
 
 
 # -- operators ------------------------------------------------------------------------------
@@ -441,7 +259,7 @@ def eigsh(
             iterated on (``1 / (w - sigma)`` etc. in shift-invert modes, as in SciPy).
         v0: starting vector; default a fixed pseudo-random vector (or one drawn from ``rng``).
         ncv: Krylov basis size, ``k < ncv <= n``; default ``min(n, max(2k + 1, 20))``.
-        maxiter: maximum number of restarts (default ``10 * n``).
+        maxiter: maximum number of restarts (default ``10 * n``), in each locking round.
         tol: relative accuracy of the eigenvalues (0: machine precision).
         return_eigenvectors: also return the ``B``-orthonormal eigenvectors.
         Minv, OPinv: ``M^{-1}`` (mode 2) and ``(A - sigma M)^{-1}`` as operators.

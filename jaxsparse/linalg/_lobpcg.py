@@ -3,15 +3,31 @@
 How this differs from ``scipy.sparse.linalg.lobpcg``:
 
 - The iteration is one ``lax.while_loop`` of fixed shapes: the trial basis is always
-  ``[X, W, P]`` (``3k`` columns). Its ``B``-orthonormalisation is SVQB (Stathopoulos & Wu
-  2002: an eigendecomposition of the Gram matrix); directions that are numerically
-  dependent (converged residuals, the empty ``P`` of the first step) are given a
-  Rayleigh quotient that is never selected instead of being dropped, so shapes stay static.
-  ``lobpcg`` is jit-able (``maxiter``, ``largest`` and the history flags static).
-- ``restartControl`` and ``verbosityLevel`` are accepted and ignored (SVQB needs no
-  restarts). Histories, when asked for, are lists of ``jax.Array``\\ s as in SciPy.
-- As in SciPy, small problems (``n < 5 k``) are solved densely (``eigh``), and failure to
-  reach ``tol`` warns (``UserWarning``, outside ``jit``) and returns the last iterate.
+  ``[X, W, P]`` (``3k`` columns), whatever has converged. Converged columns contribute
+  no residual direction (soft locking, as in SciPy); their ``W`` columns are zero.
+- The new directions ``[W, P]`` are made ``B``-orthogonal to ``X`` and orthonormalised by
+  SVQB (Stathopoulos & Wu 2002: an eigendecomposition of their Gram matrix scaled to unit
+  diagonal) rather than by a Cholesky factorisation per block. A direction with a tiny
+  Gram eigenvalue is numerically dependent (a converged residual, the empty ``P`` of the
+  first step, a ``P`` that has fallen into ``span(X, W)``): it is given a Rayleigh
+  quotient that is never selected instead of being dropped, so shapes stay static; this
+  is the per-direction form of SciPy's restart, which drops all of ``P`` when a Cholesky
+  factorisation fails. ``restartControl`` and ``verbosityLevel`` are accepted and ignored.
+- ``A`` (and ``B``) multiply the ``2k`` orthonormalised directions each iteration (SciPy:
+  the ``k`` residuals, updating ``A P`` by combinations). Multiplying after the
+  orthonormalisation keeps each direction and its product consistent however nearly
+  dependent the directions were; ``A X`` follows ``X`` by the same well-conditioned
+  combinations. The Rayleigh–Ritz step solves the generalised problem of the explicit
+  Gram matrices (SciPy's ``explicitGramFlag``), and ``P`` is the ``[W, P]`` part of the
+  new iterate, as in SciPy.
+- As in SciPy, the iterate with the smallest mean residual norm is kept and post-processed
+  by a final Rayleigh–Ritz step; the histories (lists of ``jax.Array``\\ s) run up to that
+  iterate, followed by the post-processed values, so ``len(history) - 2`` counts the
+  iterations in both. ``lobpcg`` is jit-able (``maxiter``, ``largest`` and the history
+  flags static); jitted and cached per shape when ``A``, ``B`` and ``M`` are matrices.
+- As in SciPy, small problems (``n < 5 k``) are solved densely (``eigh``), ``tol <= 0``
+  means the default, and failure to reach ``tol`` warns (``UserWarning``, outside
+  ``jit``) and returns the best iterate.
 """
 
 from __future__ import annotations
@@ -24,7 +40,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._eigsh import as_solver_input, generalized_eigh
-from ._operator import as_operator
+from ._operator import as_operator, is_callable_operator
 
 
 def _matmat(matvec, X):
@@ -58,7 +74,7 @@ def lobpcg(
         B: Hermitian positive definite, default the identity.
         M: preconditioner approximating ``A^{-1}``.
         Y: ``(n, j)`` constraints: iterates stay ``B``-orthogonal to its columns.
-        tol: residual tolerance, default ``sqrt(eps) * n``.
+        tol: residual tolerance; ``None`` or ``<= 0``: ``sqrt(eps) * n``.
         maxiter: default 20.
         largest: the largest (``True``) or smallest eigenvalues.
         retLambdaHistory, retResidualNormsHistory: also return the histories.
@@ -88,23 +104,27 @@ def lobpcg(
     if not jnp.issubdtype(dtype, jnp.inexact):
         dtype = jnp.result_type(dtype, float)
     X = X.astype(dtype)
-    Aop = as_operator(A, "A", n=n, dtype=dtype).matvec
-    Bop = None if B is None else as_operator(B, "B", n=n, dtype=dtype).matvec
-    Mop = None if M is None else as_operator(M, "M", n=n, dtype=dtype).matvec
+    ops = [
+        None if o is None else as_operator(o, name, n=n, dtype=dtype)
+        for o, name in ((A, "A"), (B, "B"), (M, "M"))
+    ]
+    Aop, Bop, Mop = (None if o is None else o.matvec for o in ops)
     if Y is not None:
         Y = jnp.asarray(Y).astype(dtype)
         if Y.ndim == 1:
             Y = Y[:, None]
     eps = float(jnp.finfo(dtype).eps)
-    if tol is None:
-        tol = eps**0.5 * n
+    if tol is None or (not isinstance(tol, jax.core.Tracer) and tol <= 0):
+        tol = eps**0.5 * n  # SciPy's default, also for tol <= 0
     if maxiter is None:
         maxiter = 20
     maxiter = int(maxiter)
     n_free = n - (0 if Y is None else Y.shape[1])
     if n_free < 5 * k:
         return _dense(Aop, Bop, Y, n, k, dtype, largest, retLambdaHistory, retResidualNormsHistory)
-    lam, X, rnorm, lam_hist, res_hist, it = _lobpcg_loop(
+    user = any(o is not None and is_callable_operator(o.matvec) for o in ops)
+    loop = _lobpcg_loop if user else _lobpcg_jit
+    lam, X, rnorm, lam_hist, res_hist, best = loop(
         Aop,
         Bop,
         Mop,
@@ -117,13 +137,15 @@ def lobpcg(
     if not isinstance(rnorm, jax.core.Tracer):
         if not bool(jnp.all(rnorm < tol)):
             warnings.warn(
-                f"Exited at iteration {int(it)} with accuracies \n{rnorm}\n"
+                f"Exited postprocessing with accuracies \n{rnorm}\n"
                 f"not reaching the requested tolerance {tol}.",
                 UserWarning,
                 stacklevel=2,
             )
-        lam_hist = [lam_hist[i] for i in range(int(it) + 1)]
-        res_hist = [res_hist[i] for i in range(int(it) + 1)]
+        # SciPy's histories: up to the kept iterate, then the post-processed values
+        last = int(best) + 1
+        lam_hist = [lam_hist[i] for i in range(last)] + [lam]
+        res_hist = [res_hist[i] for i in range(last)] + [rnorm]
     out = (lam, X)
     if retLambdaHistory:
         out = out + (lam_hist,)
@@ -155,12 +177,47 @@ def _dense(Aop, Bop, Y, n, k, dtype, largest, ret_lam, ret_res):
     return out
 
 
+def _svqb(Z):
+    """``(T, good)``: ``Z @ T`` has orthonormal columns where ``good``, zero columns
+    elsewhere (SVQB: the Gram matrix scaled to unit diagonal is diagonalised; directions
+    with a tiny eigenvalue are numerically dependent)."""
+    eps = jnp.finfo(Z.dtype).eps
+    G = _herm(jnp.conj(Z.T) @ Z)
+    d = jnp.sqrt(jnp.maximum(jnp.real(jnp.diag(G)), 0))
+    dsafe = jnp.where(d > 0, d, 1)
+    th, V = jnp.linalg.eigh(G / (dsafe[:, None] * dsafe[None, :]))
+    good = (th > eps * Z.shape[1] * 10 * jnp.max(th)) & (th > 0)
+    scale = jnp.where(good, 1 / jnp.sqrt(jnp.where(good, th, 1)), 0)
+    return ((V / dsafe[:, None]) * scale[None, :]).astype(Z.dtype), good
+
+
+def _rayleigh_ritz(S, AS, BS, good, k, largest):
+    """The ``k`` wanted Ritz pairs in ``span(S)``, ``(mu, C)`` with Ritz vectors ``S @ C``:
+    the generalised problem of the explicit Gram matrices (``S`` is ``B``-orthonormal only
+    up to round-off). Columns that are not ``good`` (zero) get a Rayleigh quotient that is
+    never selected, so shapes stay static."""
+    dtype = S.dtype
+    both = good[:, None] & good[None, :]
+    Ar = jnp.where(both, _herm(jnp.conj(S.T) @ AS), 0)
+    Br = jnp.where(both, _herm(jnp.conj(S.T) @ BS), jnp.eye(S.shape[1], dtype=dtype))
+    big = 10 * (1 + jnp.max(jnp.abs(Ar)))
+    Ar = Ar + jnp.diag(jnp.where(good, 0, -big if largest else big)).astype(dtype)
+    mu, C = generalized_eigh(Ar, Br)
+    if largest:
+        mu, C = mu[::-1], C[:, ::-1]
+    return mu[:k], C[:, :k]
+
+
 def _lobpcg_loop(Aop, Bop, Mop, Y, X, tol, *, maxiter, largest):
     n, k = X.shape
     dtype = X.dtype
     real = jnp.finfo(dtype).dtype
-    eps = jnp.finfo(dtype).eps
-    bmm = (lambda Z: Z) if Bop is None else (lambda Z: _matmat(Bop, Z))
+
+    def amm(Z):
+        return _matmat(Aop, Z).astype(dtype)
+
+    def bmm(Z):
+        return Z if Bop is None else _matmat(Bop, Z).astype(dtype)
 
     def project(Z):  # B-orthogonal to Y
         if Y is None:
@@ -169,76 +226,73 @@ def _lobpcg_loop(Aop, Bop, Mop, Y, X, tol, *, maxiter, largest):
         G = jnp.conj(Y.T) @ BY
         return Z - Y @ jnp.linalg.solve(G, jnp.conj(BY.T) @ Z)
 
-    def rayleigh_ritz(S):
-        """B-orthonormalise S (SVQB, dependent directions flagged) and return the k wanted
-        Ritz pairs in span(S)."""
-        BS = bmm(S)
-        G = _herm(jnp.conj(S.T) @ BS)
-        d = jnp.sqrt(jnp.maximum(jnp.real(jnp.diag(G)), 0))
-        dsafe = jnp.where(d > 0, d, 1)
-        Gn = G / (dsafe[:, None] * dsafe[None, :])
-        th, Z = jnp.linalg.eigh(Gn)
-        good = (th > eps * S.shape[1] * 10 * jnp.max(th)) & (th > 0)
-        T = (Z / dsafe[:, None]) * jnp.where(good, 1 / jnp.sqrt(jnp.where(good, th, 1)), 0)[None, :]
-        Q = S @ T.astype(dtype)
-        AQ = _matmat(Aop, Q)
-        Ar = _herm(jnp.conj(Q.T) @ AQ)
-        big = 10 * (1 + jnp.max(jnp.abs(Ar)))
-        pen = jnp.where(largest, -big, big)
-        Ar = jnp.where(good[:, None] & good[None, :], Ar, 0)
-        Ar = Ar + jnp.diag(jnp.where(good, 0, pen)).astype(Ar.dtype)
-        mu, C = jnp.linalg.eigh(Ar)
-        if largest:
-            mu, C = mu[::-1], C[:, ::-1]
-        C = C[:, :k]
-        return mu[:k], Q @ C, AQ @ C
-
-    X = project(X)
-    lam, X, AX = rayleigh_ritz(X)
-    P = jnp.zeros_like(X)
-    hist = jnp.full((maxiter + 1, k), jnp.nan, real)
-
-    def residual(lam, X, AX):
-        R = AX - bmm(X) * lam[None, :]
+    def residual(lam, AX, BX):
+        R = AX - BX * lam[None, :]
         return R, jnp.sqrt(jnp.sum(jnp.abs(R) ** 2, axis=0))
 
-    R, rn = residual(lam, X, AX)
+    def ritz_block(Z):
+        """The Ritz pairs of span(Z), ``A`` and ``B`` applied afresh."""
+        T, good = _svqb(Z)
+        Z = Z @ T
+        AZ, BZ = amm(Z), bmm(Z)
+        lam, C = _rayleigh_ritz(Z, AZ, BZ, good, k, largest)
+        return lam, Z @ C, AZ @ C, BZ @ C
+
+    lam, X, AX, BX = ritz_block(project(X))
+    R, rn = residual(lam, AX, BX)
+    hist = jnp.full((maxiter + 1, k), jnp.nan, real)
     state = (
         jnp.zeros((), jnp.int32),
         lam,
         X,
         AX,
-        P,
+        BX,
+        jnp.zeros_like(X),
         R,
         rn,
         hist.at[0].set(lam.real.astype(real)),
         hist.at[0].set(rn),
+        (jnp.mean(rn), jnp.zeros((), jnp.int32), X),
     )
 
     def cond(s):
-        return (s[0] < maxiter) & ~jnp.all(s[6] < tol)
+        return (s[0] < maxiter) & ~jnp.all(s[7] < tol)
 
     def body(s):
-        it, lam, X, AX, P, R, rn, lh, rh = s
-        W = R if Mop is None else _matmat(Mop, R)
-        W = project(W)
+        it, lam, X, AX, BX, P, R, rn, lh, rh, best = s
+        W = R if Mop is None else _matmat(Mop, R).astype(dtype)
         # converged columns contribute no new direction (soft locking)
-        W = jnp.where((rn < tol)[None, :], 0, W)
-        lam_new, Xn, AXn = rayleigh_ritz(jnp.concatenate([X, W, P], axis=1))
-        # P: the part of the new iterate B-orthogonal to the old one
-        Pn = Xn - X @ (jnp.conj(X.T) @ bmm(Xn))
-        R, rn = residual(lam_new, Xn, AXn)
-        return (
-            it + 1,
-            lam_new,
-            Xn,
-            AXn,
-            Pn,
-            R,
-            rn,
-            lh.at[it + 1].set(lam_new.astype(real)),
-            rh.at[it + 1].set(rn),
-        )
+        W = jnp.where((rn < tol)[None, :], 0, project(W))
+        # the new directions [W, P], B-orthogonal to X (twice: classical Gram–Schmidt)
+        # and orthonormalised; A and B are applied after that, so that a nearly
+        # dependent direction is multiplied as it is, not as a large combination
+        Z = jnp.concatenate([W, P], axis=1)
+        Z = Z - X @ (jnp.conj(BX.T) @ Z)
+        Z = Z - X @ (jnp.conj(BX.T) @ Z)
+        T, good = _svqb(Z)
+        Z = Z @ T
+        AZ, BZ = amm(Z), bmm(Z)
+        S = jnp.concatenate([X, Z], axis=1)
+        AS = jnp.concatenate([AX, AZ], axis=1)
+        BS = jnp.concatenate([BX, BZ], axis=1)
+        good = jnp.concatenate([jnp.ones((k,), bool), good])
+        lam, C = _rayleigh_ritz(S, AS, BS, good, k, largest)
+        X, AX, BX = S @ C, AS @ C, BS @ C
+        P = Z @ C[k:]  # the [W, P] part of the new iterate (SciPy's P)
+        R, rn = residual(lam, AX, BX)
+        score = jnp.mean(rn)
+        better = score < best[0]
+        best = jax.tree.map(lambda a, b: jnp.where(better, a, b), (score, it + 1, X), best)
+        lh = lh.at[it + 1].set(lam.astype(real))
+        rh = rh.at[it + 1].set(rn)
+        return it + 1, lam, X, AX, BX, P, R, rn, lh, rh, best
 
-    it, lam, X, _, _, _, rn, lh, rh = lax.while_loop(cond, body, state)
-    return lam, X, rn, lh, rh, it
+    s = lax.while_loop(cond, body, state)
+    lh, rh, (_, best_it, Xb) = s[8], s[9], s[10]
+    # SciPy's post-processing: a Rayleigh–Ritz step on the best iterate, A and B afresh
+    lam, X, AX, BX = ritz_block(project(Xb))
+    _, rn = residual(lam, AX, BX)
+    return lam, X, rn, lh, rh, best_it
+
+
+_lobpcg_jit = jax.jit(_lobpcg_loop, static_argnames=("maxiter", "largest"))
