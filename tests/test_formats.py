@@ -323,6 +323,31 @@ def test_pytree_round_trip_keeps_static_fields():
             assert len(leaves) == 2
 
 
+def test_treedefs_of_different_formats_never_compare_equal():
+    # CSR and CSC over the very same arrays differ only in their class. With
+    # jax.tree_util.register_dataclass their treedefs compared equal (JAX 0.10.2), so jit's
+    # caches could run CSR's executable for a CSC call and return the transpose.
+    D = random_scipy(4, 4).toarray()
+    csr = js.CSR.fromdense(D)
+    csc = js.CSC(csr.data, csr.indices, csr.indptr, shape=csr.shape,
+                 has_sorted_indices=csr.has_sorted_indices,
+                 has_canonical_format=csr.has_canonical_format)
+    assert jax.tree.structure(csr) != jax.tree.structure(csc)
+    np.testing.assert_array_equal(np.asarray(csc.todense()), D.T)
+    coo = js.COO.fromdense(D)
+    others = (js.DIA.fromdense(D), js.BSR.fromdense(D, blocksize=(2, 2)), coo)
+    structures = [jax.tree.structure(A) for A in (csr, csc, *others)]
+    assert len({(type(s), str(s)) for s in structures}) == len(structures)
+    for i, s in enumerate(structures):
+        assert all(s != t for t in structures[i + 1:])
+
+
+def test_pytree_paths_name_the_fields():
+    A = js.CSR.fromdense(random_scipy(3, 3).toarray())
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(A)[0]]
+    assert paths == [".data", ".indices", ".indptr"]
+
+
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dia", "bsr"])
 def test_bool_matrices_stay_bool_through_construction_and_conversion(fmt):
     S = sps.csr_array(np.array([[True, False, True], [False, True, False]]))

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._pytree import register_pytree_dataclass
 from ..ops import _dispatch
 from . import _canonical, _validate
 from ._base import AbstractSparseMatrix, concrete_int, mask_values
@@ -18,7 +19,7 @@ from ._index import index_dtype
 _static = dict(static=True)
 
 
-@jax.tree_util.register_dataclass
+@register_pytree_dataclass
 @dataclasses.dataclass(frozen=True, repr=False, eq=False)
 class BSR(AbstractSparseMatrix):
     """Block sparse rows: block row ``I`` holds the dense ``(R, C)`` blocks

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._pytree import register_pytree_dataclass
 from . import _validate
 from ._base import AbstractSparseMatrix, concrete_int
 from ._index import index_dtype
@@ -16,7 +17,7 @@ from ._index import index_dtype
 _static = dict(static=True)
 
 
-@jax.tree_util.register_dataclass
+@register_pytree_dataclass
 @dataclasses.dataclass(frozen=True, repr=False, eq=False)
 class COO(AbstractSparseMatrix):
     """Coordinate format: entry ``k`` is ``data[k]`` at ``coords[0][k], coords[1][k]``.

@@ -6,12 +6,13 @@ import dataclasses
 
 import jax
 
+from .._pytree import register_pytree_dataclass
 from ._compressed import AbstractCompressed
 
 _static = dict(static=True)
 
 
-@jax.tree_util.register_dataclass
+@register_pytree_dataclass
 @dataclasses.dataclass(frozen=True, repr=False, eq=False)
 class CSC(AbstractCompressed):
     """Compressed sparse columns: column ``j`` holds ``data[indptr[j]:indptr[j+1]]`` at

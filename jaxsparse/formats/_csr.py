@@ -6,12 +6,13 @@ import dataclasses
 
 import jax
 
+from .._pytree import register_pytree_dataclass
 from ._compressed import AbstractCompressed
 
 _static = dict(static=True)
 
 
-@jax.tree_util.register_dataclass
+@register_pytree_dataclass
 @dataclasses.dataclass(frozen=True, repr=False, eq=False)
 class CSR(AbstractCompressed):
     """Compressed sparse rows: row ``i`` holds ``data[indptr[i]:indptr[i+1]]`` at

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._pytree import register_pytree_dataclass
 from ..formats._base import AbstractSparse
 from ..formats._coo import COO
 from ..formats._csc import CSC
@@ -63,7 +64,7 @@ _LINEAR = ("add", "subtract")
 
 
 # -- plan --------------------------------------------------------------------------------
-@jax.tree_util.register_dataclass
+@register_pytree_dataclass
 @dataclasses.dataclass(frozen=True, eq=False)
 class ElementwisePlan:
     """Output pattern of a sparse-sparse elementwise op and where each operand goes.

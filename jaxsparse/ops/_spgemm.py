@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._pytree import register_pytree_dataclass
 from ..formats._csr import CSR
 from ..formats._index import index_dtype
 from . import _dispatch
@@ -36,7 +37,7 @@ from ._reference import accumulation_dtype
 _static = dict(static=True)
 
 
-@jax.tree_util.register_dataclass
+@register_pytree_dataclass
 @dataclasses.dataclass(frozen=True, eq=False)
 class SpgemmPlan:
     """The output pattern of ``A @ B`` and the maps that fill it.

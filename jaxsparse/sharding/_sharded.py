@@ -18,6 +18,7 @@ import numpy as np
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from .._pytree import register_pytree_dataclass
 from ..formats._index import index_dtype
 from ..ops import _dispatch
 from ..ops._dtypes import as_dense, result_dtype
@@ -48,7 +49,7 @@ class PlanKey:
         return hash(self._key())
 
 
-@jax.tree_util.register_dataclass
+@register_pytree_dataclass
 @dataclasses.dataclass(frozen=True, repr=False, eq=False)
 class ShardedCSR:
     """A row-sharded CSR matrix; build it with :func:`jaxsparse.sharding.shard`.
