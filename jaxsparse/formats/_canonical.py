@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..ops._scan import prefix_sum
 from . import _validate
 from ._base import mask_values
 
@@ -65,7 +66,7 @@ def sum_duplicates(keys: Keys, bounds: tuple[int, ...], data: jax.Array):
     for k in keys:
         new_run = new_run | (k[1:] != k[:-1])
     first = valid & jnp.concatenate([jnp.ones(1, bool), new_run])
-    seg = jnp.cumsum(first, dtype=idx) - 1
+    seg = prefix_sum(first, idx) - 1
     seg = jnp.where(valid, seg, cap)  # padding is dropped by segment_sum
     acc = data.astype(np.int32) if data.dtype == np.bool_ else data
     summed = jax.ops.segment_sum(acc, seg, num_segments=cap, mode="drop")
@@ -85,7 +86,7 @@ def compact(keys: Keys, bounds: tuple[int, ...], data: jax.Array, keep: jax.Arra
     Kept slots past ``capacity`` are dropped (the caller picks a large enough one).
     """
     idx = keys[0].dtype
-    target = jnp.where(keep, jnp.cumsum(keep, dtype=idx) - 1, capacity)
+    target = jnp.where(keep, prefix_sum(keep, idx) - 1, capacity)
     new_keys = tuple(
         jnp.full(capacity, b, k.dtype).at[target].set(k, mode="drop")
         for k, b in zip(keys, bounds, strict=True)
@@ -134,4 +135,4 @@ def indptr_from_major(major: jax.Array, n_major: int) -> jax.Array:
     """``indptr`` of sorted major keys (sentinels ``>= n_major`` are not counted)."""
     idx = major.dtype
     counts = jnp.zeros(n_major, idx).at[major].add(1, mode="drop")
-    return jnp.concatenate([jnp.zeros(1, idx), jnp.cumsum(counts, dtype=idx)])
+    return jnp.concatenate([jnp.zeros(1, idx), prefix_sum(counts, idx)])

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..ops._scan import prefix_sum
 from . import _validate
 from ._base import mask_values
 from ._index import index_dtype
@@ -34,7 +35,7 @@ def coo_to_compressed(coo, *, row_major: bool):
     major, minor, data = major[order], minor[order], coo.data[order]
     valid = major < n_major
     counts = jnp.zeros(n_major, idx).at[major].add(1, mode="drop")
-    indptr = jnp.concatenate([jnp.zeros(1, idx), jnp.cumsum(counts, dtype=idx)])
+    indptr = jnp.concatenate([jnp.zeros(1, idx), prefix_sum(counts, idx)])
     indices = jnp.where(valid, minor, n_minor).astype(idx)
     data = mask_values(valid.reshape(valid.shape + (1,) * (data.ndim - 1)), data)
     cls = CSR if row_major else CSC

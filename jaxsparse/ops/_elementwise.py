@@ -50,6 +50,7 @@ from ._pattern import (
     valid_mask,
     where_valid,
 )
+from ._scan import prefix_sum
 
 _static = dict(static=True)
 
@@ -221,7 +222,7 @@ def _traced(op: str, A, B, dtype):
     change = jnp.zeros(cap - 1, bool)
     for c in sc:
         change |= c[1:] != c[:-1]
-    seg = jnp.cumsum(jnp.concatenate([jnp.ones(1, bool), change]), dtype=jnp.int32) - 1
+    seg = prefix_sum(jnp.concatenate([jnp.ones(1, bool), change]), jnp.int32) - 1
     seg = jnp.where(valid, seg, cap)
     kw = dict(num_segments=cap, indices_are_sorted=True, mode="drop")
     sa, sb = jax.ops.segment_sum(da, seg, **kw), jax.ops.segment_sum(db, seg, **kw)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..formats._base import AbstractSparse
 from ..formats._coo import COO
+from ._scan import prefix_sum
 
 
 # -- structure ---------------------------------------------------------------------------
@@ -180,7 +181,7 @@ def _sum_duplicates_coo(coo: COO) -> COO:
     for c in sc:
         change |= c[1:] != c[:-1]
     new = jnp.concatenate([jnp.ones(1, bool), change])
-    seg = jnp.cumsum(new, dtype=jnp.int32) - 1
+    seg = prefix_sum(new, jnp.int32) - 1
     seg = jnp.where(sc[0] < coo.shape[0], seg, cap)  # padding -> dropped
     out = jax.ops.segment_sum(data, seg, num_segments=cap, indices_are_sorted=True,
                               mode="drop")

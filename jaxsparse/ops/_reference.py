@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _dispatch
+from ._scan import prefix_sum
 
 _LOW_PRECISION = {np.dtype(jnp.bfloat16), np.dtype(np.float16)}
 
@@ -35,7 +36,7 @@ def csr_row_ids(indptr: jax.Array, capacity: int) -> jax.Array:
     One scatter of the ``n_rows + 1`` row starts and a cumulative sum: O(nnz + n_rows).
     """
     starts = jnp.zeros(capacity + 1, indptr.dtype).at[indptr].add(1, mode="drop")
-    return (jnp.cumsum(starts, dtype=indptr.dtype) - 1)[:capacity]
+    return (prefix_sum(starts, indptr.dtype) - 1)[:capacity]
 
 
 def _gather_rows(b: jax.Array, idx: jax.Array) -> jax.Array:

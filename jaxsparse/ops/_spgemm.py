@@ -33,6 +33,7 @@ from ._dtypes import result_dtype
 from ._operands import check_sparse
 from ._pattern import as_coo, host_coords, keys_to_compressed, structure_is_concrete
 from ._reference import accumulation_dtype
+from ._scan import prefix_sum
 
 _static = dict(static=True)
 
@@ -206,7 +207,7 @@ def _spgemm_traced(A, B, nse: int, max_products: int | None) -> CSR:
     col = jnp.where(a_valid, a_col, 0).astype(idx)
     b_indptr = Bc.indptr.astype(idx)
     counts = jnp.where(a_valid, b_indptr[col + 1] - b_indptr[col], 0).astype(idx)
-    ends = jnp.cumsum(counts, dtype=idx)
+    ends = prefix_sum(counts, idx)
     total = ends[-1]
     prod_id = jnp.arange(max_products, dtype=idx)
     owner = jnp.searchsorted(ends, prod_id, side="right").astype(idx)
@@ -223,7 +224,7 @@ def _spgemm_traced(A, B, nse: int, max_products: int | None) -> CSR:
     new = jnp.concatenate([jnp.ones(1, bool),
                            (row[1:] != row[:-1]) | (ocol[1:] != ocol[:-1])])
     live_s = row < n
-    seg = jnp.cumsum(new, dtype=idx) - 1
+    seg = prefix_sum(new, idx) - 1
     n_out = jnp.sum(new & live_s, dtype=idx)
     seg = jnp.where(live_s, seg, nse)
     data = jax.ops.segment_sum(vals, seg, num_segments=nse, indices_are_sorted=True,
@@ -231,7 +232,7 @@ def _spgemm_traced(A, B, nse: int, max_products: int | None) -> CSR:
     out_row = jnp.full(nse, n, idx).at[seg].set(row, mode="drop")
     out_col = jnp.full(nse, p, idx).at[seg].set(ocol, mode="drop")
     counts_row = jnp.zeros(n, idx).at[out_row].add(1, mode="drop")
-    indptr = jnp.concatenate([jnp.zeros(1, idx), jnp.cumsum(counts_row, dtype=idx)])
+    indptr = jnp.concatenate([jnp.zeros(1, idx), prefix_sum(counts_row, idx)])
     overflow = (total > max_products) | (n_out > nse)
     if jnp.issubdtype(dtype, jnp.inexact):
         data = jnp.where(overflow, jnp.asarray(jnp.nan, dtype), data)
