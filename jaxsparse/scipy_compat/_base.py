@@ -30,7 +30,7 @@ import numpy as np
 from .._warnings import SparseEfficiencyWarning as SparseEfficiencyWarning
 from .._warnings import SparseWarning as SparseWarning
 from ..formats._base import AbstractSparse
-from . import _coerce
+from . import _coerce, _product_view
 
 # (format, is_matrix) -> class; filled by the format modules.
 _CLASSES: dict[tuple[str, bool], type] = {}
@@ -54,7 +54,7 @@ class _spbase:
     __array_priority__ = 10.1
 
     # The core is a property so that every rebinding (mutation, ``A.data = ...``) drops
-    # the cached sharded copy: a stale distributed matrix must never answer a product.
+    # the cached product operator: a stale copy must never answer a product.
     @property
     def _core(self) -> AbstractSparse:
         return self.__dict__["_core_value"]
@@ -62,32 +62,30 @@ class _spbase:
     @_core.setter
     def _core(self, core: AbstractSparse) -> None:
         self.__dict__["_core_value"] = core
-        self.__dict__.pop("_sharded_cache", None)
+        self.__dict__.pop("_operator_cache", None)
 
     def _operator(self):
-        """What products and solvers multiply by: the core on one device, or a cached
+        """What products and solvers multiply by: the core, a cached COO view of a large
+        CSR/CSC core (its row ids stored), or a cached
         :class:`~jaxsparse.sharding.ShardedCSR` over the default mesh.
 
         Transparent distribution: with a default mesh (``jaxsparse.set_default_mesh``;
         all devices when several are visible) a 2-D matrix of at least
         ``jaxsparse.sharding.MIN_SHARDED_NNZ`` stored entries is sharded once, on first
-        use, and reused until it is mutated. Smaller matrices, and traced ones (inside
-        ``jit``, where a plan cannot be made), use the single-device core.
+        use, and reused until it is mutated. Traced matrices (inside ``jit``, where a
+        plan cannot be made) use the core. See :mod:`._product_view`.
         """
         from .. import sharding
 
         core = self._core
-        if core.ndim != 2 or any(isinstance(leaf, jax.core.Tracer)
-                                 for leaf in jax.tree_util.tree_leaves(core)):
+        if core.ndim != 2 or _product_view.is_traced(core):
             return core
         mesh = sharding.default_mesh()
-        if mesh is None or core.nnz < sharding.MIN_SHARDED_NNZ:
-            return core
-        cached = self.__dict__.get("_sharded_cache")
-        if cached is None or cached.mesh != mesh:
-            cached = sharding.shard(core, mesh, mesh.axis_names[0])
-            self.__dict__["_sharded_cache"] = cached
-        return cached
+        cached = self.__dict__.get("_operator_cache")
+        if cached is None or cached[0] != mesh:
+            cached = (mesh, _product_view.build(core, mesh))
+            self.__dict__["_operator_cache"] = cached
+        return cached[1]
 
     # -- construction shared by every class ------------------------------------------------
     def __init__(self, arg1, shape=None, dtype=None, copy=False, *, maxprint=None,

@@ -132,3 +132,35 @@ def test_dense_results_are_writable_numpy_as_scipys(kind):
 def test_host_only_formats_say_what_to_use(method, name):
     with pytest.raises(TypeError, match=f"the {name} format is not provided.*coo_array"):
         getattr(sp.csr_array(D), method)()
+
+
+@pytest.fixture
+def one_device():
+    """No default mesh: large matrices stay on one device."""
+    from jaxsparse import sharding
+
+    sharding.set_default_mesh(None)
+    yield
+    sharding._default._default = sharding._default._UNSET
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_large_compressed_matrices_multiply_through_a_cached_coo_view(one_device, fmt):
+    from jaxsparse.formats import COO
+    from jaxsparse.scipy_compat._product_view import MIN_COO_VIEW_NNZ
+
+    S = ss.random_array((300, 200), density=0.1, format=fmt, rng=0)
+    assert S.nnz >= MIN_COO_VIEW_NNZ
+    A = getattr(sp, f"{fmt}_array")(S)
+    x, X, y = np.arange(200.0), np.ones((200, 3)), np.arange(300.0)
+    np.testing.assert_allclose(np.asarray(A @ x), S @ x, rtol=1e-13)
+    view = A._operator()
+    assert isinstance(view, COO) and view.data is A._core.data  # shared, not copied
+    assert A._operator() is view  # built once
+    np.testing.assert_allclose(np.asarray(A @ X), S @ X, rtol=1e-13)
+    np.testing.assert_allclose(np.asarray(y @ A), y @ S, rtol=1e-13)
+    A.data = A.data * 2  # a mutation drops the view: it must not answer any more
+    assert A._operator() is not view
+    np.testing.assert_allclose(np.asarray(A @ x), 2 * (S @ x), rtol=1e-13)
+    small = getattr(sp, f"{fmt}_array")(D)
+    assert small._operator() is small._core

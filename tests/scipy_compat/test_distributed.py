@@ -114,4 +114,4 @@ def test_conformance_subset_on_the_default_mesh(small_threshold, key, name):
     run_both(case, OPS[name], f"{case!r} {name} (sharded)")
     if name in ("matmul_vec", "matmul_mat", "rmatmul", "rmatmul_mat", "dot"):
         # the product itself planned and cached the distributed copy
-        assert isinstance(case.A.__dict__.get("_sharded_cache"), ShardedCSR)
+        assert isinstance(case.A.__dict__.get("_operator_cache", (None, None))[1], ShardedCSR)
