@@ -162,9 +162,7 @@ def as_operator(
     """
     from ._linear_operator import LinearOperator, _MatrixLinearOperator, aslinearoperator
 
-    core = getattr(op, "_core", None)  # the drop-in's classes wrap a core format
-    if isinstance(core, AbstractSparse):
-        op = core
+    op = _drop_in_operator(op, square)
     if isinstance(op, _MatrixLinearOperator):
         op = op.A
     if _is_scipy_linear_operator(op):
@@ -238,6 +236,20 @@ def _host_apply(f, n_out, dtype, v):
         return np.asarray(f(np.asarray(v)), dtype=dtype).reshape(n_out)
 
     return jax.pure_callback(host, shape, v, vmap_method="sequential")
+
+
+def _drop_in_operator(op: Any, square: bool) -> Any:
+    """A drop-in matrix's product operator (its cached COO view or sharded copy, see
+    ``scipy_compat._product_view``); other operators unchanged. A sharded copy serves
+    square operators only: its products take and return length-``n`` vectors."""
+    if not isinstance(getattr(op, "_core", None), AbstractSparse):
+        return op
+    from ..sharding import ShardedCSR
+
+    product = op._operator()
+    if isinstance(product, ShardedCSR) and not square:
+        return op._core
+    return product
 
 
 def _rmatmul(a, v):

@@ -91,6 +91,30 @@ def test_unmodified_solver_program_runs_distributed(small_threshold):
     assert isinstance(A._operator(), ShardedCSR)
 
 
+def test_eigen_svd_and_matrix_functions_multiply_by_the_sharded_copy(small_threshold):
+    import scipy.sparse.linalg as ssl
+
+    S = _poisson(40)
+    A = sp.csr_array(S)
+    vals = np.sort(np.asarray(sp.linalg.eigsh(A, k=3, which="LA")[0]))
+    np.testing.assert_allclose(vals, np.sort(ssl.eigsh(S, k=3, which="LA")[0]), rtol=1e-8)
+    # eigsh itself planned the sharded copy (nothing else has multiplied by A yet)
+    assert isinstance(A.__dict__["_operator_cache"][1], ShardedCSR)
+    vals = np.asarray(sp.linalg.eigs(A, k=2, which="LM")[0])
+    ref = ssl.eigs(S, k=2, which="LM")[0]
+    np.testing.assert_allclose(np.sort(vals.real), np.sort(ref.real), rtol=1e-8)
+    np.testing.assert_allclose(np.sort(np.asarray(sp.linalg.svds(A, k=2)[1])),
+                               np.sort(ssl.svds(S, k=2)[1]), rtol=1e-8)
+    b = np.linspace(0.0, 1.0, 40)
+    np.testing.assert_allclose(np.asarray(sp.linalg.expm_multiply(-0.1 * A, b)),
+                               ssl.expm_multiply(-0.1 * S, b), rtol=1e-10, atol=1e-12)
+    assert float(sp.linalg.onenormest(A)) == pytest.approx(ssl.onenormest(S))
+    X = np.random.default_rng(0).standard_normal((40, 3))
+    w = np.asarray(sp.linalg.lobpcg(A, X, largest=True, tol=1e-8, maxiter=200)[0])
+    np.testing.assert_allclose(np.sort(w), np.sort(ssl.eigsh(S, k=3, which="LA")[0]),
+                               rtol=1e-8)
+
+
 # -- the conformance table's products and reductions, with the default mesh active ------
 _SHARDED_OPS = ["matmul_vec", "matmul_mat", "rmatmul", "rmatmul_mat", "dot", "matmul_sparse",
                 "sum0", "sum1", "mean1", "max0", "diagonal", "trace", "add", "sub_dense",
