@@ -33,12 +33,13 @@ import jaxsparse.sharding as jsh  # noqa: E402
 
 
 def banded(n, rng):
-    return sps.diags_array([np.full(n - abs(k), 1.0) for k in range(-3, 4)],
-                           offsets=range(-3, 4), format="csr")
+    return sps.diags_array(
+        [np.full(n - abs(k), 1.0) for k in range(-3, 4)], offsets=range(-3, 4), format="csr"
+    )
 
 
 def poisson2d(n, rng):
-    k = max(2, round(n ** 0.5))
+    k = max(2, round(n**0.5))
     t = sps.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(k, k))
     return sps.csr_array(sps.kronsum(t, t))
 
@@ -50,14 +51,17 @@ def random_uniform(n, rng):
 def power_law(n, rng):
     deg = np.minimum(n, (rng.pareto(1.5, n) + 1).astype(int) * 2)
     rows = np.repeat(np.arange(n), deg)
-    S = sps.csr_array((np.ones(rows.size), (rows, rng.integers(0, n, rows.size))),
-                      shape=(n, n))
+    S = sps.csr_array((np.ones(rows.size), (rows, rng.integers(0, n, rows.size))), shape=(n, n))
     S.sum_duplicates()
     return S
 
 
-MATRICES = {"banded": banded, "poisson2d": poisson2d, "random": random_uniform,
-            "power_law": power_law}
+MATRICES = {
+    "banded": banded,
+    "poisson2d": poisson2d,
+    "random": random_uniform,
+    "power_law": power_law,
+}
 
 
 def _median_ms(fn, repeats):
@@ -72,8 +76,14 @@ def _median_ms(fn, repeats):
 
 def device_bytes(As) -> int:
     per = 0
-    for name in ("own_data", "own_indices", "own_indptr", "halo_data", "halo_indices",
-                 "halo_indptr"):
+    for name in (
+        "own_data",
+        "own_indices",
+        "own_indptr",
+        "halo_data",
+        "halo_indices",
+        "halo_indptr",
+    ):
         leaf = getattr(As, name)
         per += leaf.dtype.itemsize * int(np.prod(leaf.shape[1:]))
     return per
@@ -98,14 +108,39 @@ def run(n, repeats, devices):
             ideal = (S.nnz * per_entry + (S.shape[0] + 1) * As.own_indices.dtype.itemsize) / D
             nbytes = device_bytes(As)
             halo = As.plan.halo_volume * As.own_data.dtype.itemsize
-            rows.append((name, S.shape[0], S.nnz, D, As.plan.halo.method,
-                         f"{As.plan.nnz_imbalance:.3f}", nbytes, f"{nbytes / ideal:.3f}",
-                         halo, f"{ms:.3f}", f"{scipy_ms:.3f}", f"{ms / scipy_ms:.2f}"))
+            rows.append(
+                (
+                    name,
+                    S.shape[0],
+                    S.nnz,
+                    D,
+                    As.plan.halo.method,
+                    f"{As.plan.nnz_imbalance:.3f}",
+                    nbytes,
+                    f"{nbytes / ideal:.3f}",
+                    halo,
+                    f"{ms:.3f}",
+                    f"{scipy_ms:.3f}",
+                    f"{ms / scipy_ms:.2f}",
+                )
+            )
     return rows
 
 
-COLUMNS = ("matrix", "n", "nnz", "D", "halo", "imbalance", "bytes/dev", "ratio",
-           "halo B/spmv", "sharded ms", "scipy ms", "sharded/scipy")
+COLUMNS = (
+    "matrix",
+    "n",
+    "nnz",
+    "D",
+    "halo",
+    "imbalance",
+    "bytes/dev",
+    "ratio",
+    "halo B/spmv",
+    "sharded ms",
+    "scipy ms",
+    "sharded/scipy",
+)
 
 
 def main(argv=None):

@@ -124,18 +124,20 @@ def bench_one(name: str, S: sps.csr_array, dtype: np.dtype, repeats: int) -> dic
     }
 
 
-def format_table(rows: list[dict]) -> str:
+def format_table(rows: list[dict], columns: tuple[str, ...] = COLUMNS) -> str:
+    """Rows as an aligned text table: the first two columns left, the rest right."""
+
     def cell(key, value):
         if isinstance(value, float):
             return f"{value:.3f}" if key.endswith("ms") else f"{value:.2f}"
         return str(value)
 
-    cells = [[cell(k, r[k]) for k in COLUMNS] for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(COLUMNS)]
+    cells = [[cell(k, r[k]) for k in columns] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(columns)]
     lines = [
         "  ".join(
             h.ljust(w) if i < 2 else h.rjust(w)
-            for i, (h, w) in enumerate(zip(COLUMNS, widths, strict=True))
+            for i, (h, w) in enumerate(zip(columns, widths, strict=True))
         )
     ]
     lines.append("  ".join("-" * w for w in widths))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sps
 import scipy.sparse.linalg as sla
+from jax.test_util import check_grads
 from solver_problems import complex_nonsymmetric, nonsymmetric
 
 import jaxsparse as js
@@ -130,6 +131,12 @@ def test_drop_in_inputs_give_drop_in_outputs():
         rtol=1e-12,
     )
     np.testing.assert_allclose(float(sp.linalg.norm(D, 1)), sla.norm(S, 1))
+    L = sps.tril(S).tocsr()
+    np.testing.assert_allclose(
+        np.asarray(sp.linalg.spsolve_triangular(sp.csr_array(L), np.ones(12))),
+        sla.spsolve_triangular(L, np.ones(12)),
+        rtol=1e-12,
+    )
 
 
 def test_direct_solvers():
@@ -173,17 +180,116 @@ def test_direct_solvers():
         jax.jit(lambda a: jl.spsolve(a, jnp.ones(16)))(A)
 
 
+def _triangle(lower, dtype=np.float64, n=16):
+    S = nonsymmetric(n).astype(dtype)
+    return (sps.tril(S) if lower else sps.triu(S)).tocsr()
+
+
 @pytest.mark.parametrize("lower", [True, False])
 @pytest.mark.parametrize("unit", [False, True])
-def test_spsolve_triangular(lower, unit):
-    S = nonsymmetric(16)
-    T = (sps.tril(S) if lower else sps.triu(S)).tocsr()
-    b = np.arange(16.0)
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("rhs", [(), (3,)])
+@pytest.mark.parametrize("n", [16, 150])  # one block; two full blocks and a partial one
+def test_spsolve_triangular_runs_in_jax_as_scipy(lower, unit, fmt, rhs, n):
+    T = _triangle(lower, n=n).asformat(fmt)
+    b = np.random.default_rng(1).standard_normal((n, *rhs))
+    A = js.CSR.from_scipy(T) if fmt == "csr" else js.CSC.from_scipy(T)
+    expected = sla.spsolve_triangular(T, b, lower=lower, unit_diagonal=unit)
+    solve = lambda A, b: jl.spsolve_triangular(A, b, lower=lower, unit_diagonal=unit)
+    np.testing.assert_allclose(np.asarray(solve(A, b)), expected, rtol=1e-11, atol=1e-12)
+    # under jit the matrix itself may be traced: nothing is planned on the host
+    np.testing.assert_allclose(np.asarray(jax.jit(solve)(A, b)), expected, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("lower", [True, False])
+def test_spsolve_triangular_long_rows_duplicates_and_capacity(lower):
+    # a dense triangle: every 64-row block holds thousands of entries (many reads per block)
+    n = 150
+    rng = np.random.default_rng(3)
+    dense = rng.standard_normal((n, n)) / n + np.diag(np.full(n, 2.0))
+    dense = np.tril(dense) if lower else np.triu(dense)
+    S = sps.csr_array(dense)
+    expected = sla.spsolve_triangular(S, np.ones(n), lower=lower)
+    # every entry stored as two halves, rows unsorted, plus 40 slots of spare capacity
+    rows, cols = np.repeat(np.arange(n), np.diff(S.indptr)), S.indices
+    order = rng.permutation(2 * S.nnz)
+    r2, c2 = np.concatenate([rows, rows])[order], np.concatenate([cols, cols])[order]
+    v2 = np.concatenate([S.data, S.data])[order] / 2
+    by_row = np.argsort(r2, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(r2, minlength=n))])
+    indices = np.concatenate([c2[by_row], np.zeros(40, int)])
+    data = np.concatenate([v2[by_row], np.ones(40)])
+    A = js.CSR.from_arrays(data, indices, indptr, shape=(n, n))
+    assert not A.has_canonical_format
+    got = jl.spsolve_triangular(A, np.ones(n), lower=lower)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-11)
+
+
+@pytest.mark.parametrize(
+    "a_dtype, b_dtype", [(np.float32, np.float32), (np.int64, np.float32), (np.complex128, float)]
+)
+def test_spsolve_triangular_dtypes_are_scipys(a_dtype, b_dtype):
+    T = _triangle(True, a_dtype)
+    if np.dtype(a_dtype).kind == "i":
+        T = (T + 5 * sps.eye_array(16, dtype=a_dtype)).tocsr()  # integer diagonal nonzero
+    b = np.arange(1.0, 17.0).astype(b_dtype)
+    expected = sla.spsolve_triangular(T, b)
+    got = jl.spsolve_triangular(js.CSR.from_scipy(T), b)
+    assert got.dtype == expected.dtype
     np.testing.assert_allclose(
-        np.asarray(jl.spsolve_triangular(js.CSR.from_scipy(T), b, lower=lower, unit_diagonal=unit)),
-        sla.spsolve_triangular(T, b, lower=lower, unit_diagonal=unit),
+        np.asarray(got), expected, rtol=1e-5 if got.dtype == np.float32 else 1e-12
+    )
+
+
+def test_spsolve_triangular_other_inputs_warn_or_solve_densely_as_scipy():
+    T = _triangle(False)
+    b = np.arange(16.0)
+    expected = sla.spsolve_triangular(T, b, lower=False)
+    with pytest.warns(sps.SparseEfficiencyWarning, match="CSC or CSR"):
+        got = jl.spsolve_triangular(js.COO.from_scipy(T.tocoo()), b, lower=False)
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-12)
+    dense = jl.spsolve_triangular(jnp.asarray(T.toarray()), b, lower=False)
+    np.testing.assert_allclose(np.asarray(dense), expected, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(jl.spsolve_triangular(T, b, lower=False)), expected)
+
+
+def test_spsolve_triangular_gradients_and_vmap():
+    T = _triangle(True)
+    A = js.CSR.from_scipy(T)
+    b = np.arange(1.0, 17.0)
+    check_grads(lambda b: jl.spsolve_triangular(A, b), (b,), order=2, modes=["fwd", "rev"])
+    check_grads(
+        lambda d: jl.spsolve_triangular(A.with_data(d), b), (A.data,), order=1, modes=["fwd", "rev"]
+    )
+    B = np.random.default_rng(2).standard_normal((4, 16))
+    batched = jax.vmap(lambda b: jl.spsolve_triangular(A, b))(B)
+    np.testing.assert_allclose(np.asarray(batched), sla.spsolve_triangular(T, B.T).T, rtol=1e-12)
+
+
+def test_spsolve_triangular_rejects_what_scipy_documents():
+    from numpy.linalg import LinAlgError
+
+    T = _triangle(True)
+    with pytest.raises(LinAlgError, match=r"not lower triangular: entry \(\d+, \d+\) is above"):
+        jl.spsolve_triangular(js.CSR.from_scipy(nonsymmetric(16).tocsr()), np.ones(16))
+    singular = T.tolil()
+    singular[3, 3] = 0
+    with pytest.raises(LinAlgError, match="zero entry on diagonal"):
+        jl.spsolve_triangular(js.CSR.from_scipy(singular.tocsr()), np.ones(16))
+    # unit_diagonal ignores the stored diagonal, zero or not, as SciPy does
+    np.testing.assert_allclose(
+        np.asarray(
+            jl.spsolve_triangular(
+                js.CSR.from_scipy(singular.tocsr()), np.ones(16), unit_diagonal=True
+            )
+        ),
+        sla.spsolve_triangular(singular.tocsr(), np.ones(16), unit_diagonal=True),
         rtol=1e-12,
     )
+    with pytest.raises(ValueError, match="square"):
+        jl.spsolve_triangular(js.CSR.from_scipy(T[:, :10]), np.ones(16))
+    with pytest.raises(ValueError, match=r"b must have shape \(16,\)"):
+        jl.spsolve_triangular(js.CSR.from_scipy(T), np.ones(15))
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dia"])

@@ -12,7 +12,6 @@ from ._direct import factorized as factorized
 from ._direct import spilu as spilu
 from ._direct import splu as splu
 from ._direct import spsolve as spsolve
-from ._direct import spsolve_triangular as spsolve_triangular
 from ._eigs import eigs as eigs
 from ._eigsh import ArpackError as ArpackError
 from ._eigsh import ArpackNoConvergence as ArpackNoConvergence
@@ -38,3 +37,4 @@ from ._structure import is_sptriangular as is_sptriangular
 from ._structure import spbandwidth as spbandwidth
 from ._svds import svds as svds
 from ._tfqmr import tfqmr as tfqmr
+from ._triangular import spsolve_triangular as spsolve_triangular

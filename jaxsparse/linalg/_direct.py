@@ -1,5 +1,5 @@
-"""Direct sparse solvers: ``spsolve``, ``spsolve_triangular``, ``splu``, ``spilu``,
-``factorized``.
+"""Direct sparse solvers: ``spsolve``, ``splu``, ``spilu``, ``factorized``
+(``spsolve_triangular`` runs in JAX: see ``_triangular.py``).
 
 Host-side by nature: sparse LU factorisations (SuperLU) have data-dependent fill-in and
 pivoting, which XLA cannot express. These functions therefore copy a *single-device*
@@ -312,36 +312,3 @@ def spsolve(A: Any, b: Any, permc_spec=None, use_umfpack=True):
     kw = {} if permc_spec is None else {"permc_spec": permc_spec}
     lu = sla.splu(sps.csc_array(S), **kw)
     return host_solve(lu.solve, S.shape[1], lu.L.dtype, b)
-
-
-def spsolve_triangular(
-    A: Any,
-    b: Any,
-    lower: bool = True,
-    overwrite_A: bool = False,
-    overwrite_b: bool = False,
-    unit_diagonal: bool = False,
-) -> jax.Array:
-    """Solve ``A x = b`` for triangular ``A``, **host-side** (SciPy's triangular solve).
-
-    A triangular solve is a sequential recurrence over rows; it runs on the host through
-    SciPy with ``b`` passed by ``jax.pure_callback`` (so ``b`` may be traced; ``A`` must be
-    concrete). ``overwrite_*`` are accepted and ignored (JAX arrays are immutable).
-    Entries of ``A`` on the wrong side of the diagonal are ignored, as in SciPy.
-
-    SciPy equivalent: ``scipy.sparse.linalg.spsolve_triangular``.
-    """
-    import scipy.sparse as sps
-    import scipy.sparse.linalg as sla
-
-    S = sps.csr_array(host_sparse(A))
-    if S.shape[0] != S.shape[1]:
-        raise ValueError(f"A must be square, got shape {S.shape}")
-    b = jnp.asarray(b)
-    if b.ndim not in (1, 2) or b.shape[0] != S.shape[0]:
-        raise ValueError(f"b must have shape ({S.shape[0]},) or ({S.shape[0]}, k), got {b.shape}")
-
-    def solve(bh):
-        return sla.spsolve_triangular(S, bh, lower=lower, unit_diagonal=unit_diagonal)
-
-    return host_solve(solve, S.shape[1], S.dtype, b)

@@ -8,8 +8,8 @@ iteration; a ``LinearOperator`` whose matvec is NumPy code runs through
 
 # Eigen/SVD, norms, matrix functions, direct solvers (jaxsparse.linalg's own functions:
 # they accept drop-in, core and SciPy matrices and return the drop-in's class for drop-in
-# input). Host-side, through SciPy: splu, spilu, factorized, inv, spsolve,
-# spsolve_triangular, expm and eigsh/eigs with sigma= (see their docstrings).
+# input). Host-side, through SciPy: splu, spilu, factorized, inv, spsolve, expm and
+# eigsh/eigs with sigma= (see their docstrings).
 from ...linalg import ArpackError as ArpackError  # noqa: E402
 from ...linalg import ArpackNoConvergence as ArpackNoConvergence  # noqa: E402
 from ...linalg import LaplacianNd as LaplacianNd  # noqa: E402
