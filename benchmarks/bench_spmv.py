@@ -151,33 +151,45 @@ def format_table(rows: list[dict], columns: tuple[str, ...] = COLUMNS) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(
+    description: str, argv: list[str] | None, dtypes: list[str], repeats: int
+) -> argparse.Namespace:
+    """The options every benchmark table takes (sizes, dtypes, matrices, repeats, quick)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[100_000], help="numbers of rows (default: 100000)"
     )
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--dtypes", nargs="+", default=dtypes)
     parser.add_argument("--matrices", nargs="+", default=list(MATRICES), choices=list(MATRICES))
-    parser.add_argument("--repeats", type=int, default=20, help="timed calls per cell")
+    parser.add_argument("--repeats", type=int, default=repeats, help="timed calls per cell")
     parser.add_argument(
         "--quick", action="store_true", help="a tiny run: n=1000, 3 repeats (for tests)"
     )
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.repeats = [1000], 3
+    return args
 
-    print(
-        f"SpMV, JAX {jax.__version__} on {jax.devices()[0].platform} "
-        f"({len(jax.devices())} device(s), jaxsparse uses one), "
-        f"median of {args.repeats} after one warm-up"
-    )
+
+def table_rows(args: argparse.Namespace, bench: Callable[..., dict]) -> list[dict]:
+    """``bench(name, S, dtype, repeats)`` for every size, matrix and dtype asked for."""
     rows = []
     for n in args.sizes:
         for name in args.matrices:
             S = MATRICES[name](n, np.random.default_rng(0))
             for dtype in args.dtypes:
-                rows.append(bench_one(name, S, np.dtype(dtype), args.repeats))
-    print(format_table(rows))
+                rows.append(bench(name, S, np.dtype(dtype), args.repeats))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(__doc__.splitlines()[0], argv, ["float32", "float64"], 20)
+    print(
+        f"SpMV, JAX {jax.__version__} on {jax.devices()[0].platform} "
+        f"({len(jax.devices())} device(s), jaxsparse uses one), "
+        f"median of {args.repeats} after one warm-up"
+    )
+    print(format_table(table_rows(args, bench_one)))
     return 0
 
 

@@ -11,7 +11,6 @@ call. Results are checked against SciPy before timing.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import jax
@@ -21,7 +20,7 @@ jax.config.update("jax_enable_x64", True)  # a benchmark program may; float64 ro
 import numpy as np  # noqa: E402
 import scipy.sparse as sps  # noqa: E402
 import scipy.sparse.linalg as sla  # noqa: E402
-from bench_spmv import MATRICES, format_table, median_ms  # noqa: E402
+from bench_spmv import format_table, median_ms, parse_args, table_rows  # noqa: E402
 
 import jaxsparse as js  # noqa: E402
 
@@ -59,28 +58,12 @@ def bench_one(name: str, S: sps.csr_array, dtype: np.dtype, repeats: int) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
-    parser.add_argument("--dtypes", nargs="+", default=["float64"])
-    parser.add_argument("--matrices", nargs="+", default=list(MATRICES), choices=list(MATRICES))
-    parser.add_argument("--repeats", type=int, default=10, help="timed calls per cell")
-    parser.add_argument(
-        "--quick", action="store_true", help="a tiny run: n=1000, 3 repeats (for tests)"
-    )
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.sizes, args.repeats = [1000], 3
+    args = parse_args(__doc__.splitlines()[0], argv, ["float64"], 10)
     print(
         f"spsolve_triangular, JAX {jax.__version__} on {jax.devices()[0].platform}, "
         f"median of {args.repeats} after one warm-up"
     )
-    rows = []
-    for n in args.sizes:
-        for name in args.matrices:
-            S = MATRICES[name](n, np.random.default_rng(0))
-            for dtype in args.dtypes:
-                rows.append(bench_one(name, S, np.dtype(dtype), args.repeats))
-    print(format_table(rows, COLUMNS))
+    print(format_table(table_rows(args, bench_one), COLUMNS))
     return 0
 
 
