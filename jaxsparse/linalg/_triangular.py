@@ -49,7 +49,7 @@ def spsolve_triangular(
     ``vmap`` and ``grad`` (with respect to ``b`` and to ``A``'s values).
 
     The sweep is sequential in blocks of 64 rows (each solved with a dense 64 x 64 tile);
-    on one CPU it measured 2.4-3.7x SciPy's time at n = 1e5.
+    on one CPU it measured 2-4x SciPy's time at n = 1e5 (``benchmarks/bench_triangular.py``).
 
     Stricter than SciPy, which documents ``LinAlgError`` for a singular or non-triangular
     ``A`` but only checks the diagonal (and returns an undefined result for entries on the
