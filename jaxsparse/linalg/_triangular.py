@@ -64,12 +64,11 @@ def spsolve_triangular(
     del overwrite_A, overwrite_b
     b = jnp.asarray(b)
     csr = _as_csr(A)
-    n, m = csr.shape if csr is not None else jnp.shape(A)
+    (n, m), a_dtype = (csr.shape, csr.dtype) if csr is not None else (A.shape, A.dtype)
     if n != m:
         raise ValueError(f"A must be a square matrix, got shape {(n, m)}")
     if b.ndim not in (1, 2) or b.shape[0] != n:
         raise ValueError(f"b must have shape ({n},) or ({n}, k), got {b.shape}")
-    a_dtype = csr.dtype if csr is not None else jnp.asarray(A).dtype
     # NumPy's promotion, as SciPy's (JAX's lattice gives int64 with float32 -> float32)
     dtype = np.promote_types(np.promote_types(a_dtype, np.float32), b.dtype)
     b = b.astype(dtype)
@@ -164,7 +163,6 @@ def _sweep(indptr, indices, data, b, lower: bool, unit_diagonal: bool) -> jax.Ar
     ``_BLOCK x _BLOCK`` triangular tile (a transient scratch, never the matrix) and solves
     the tile with one dense triangular solve.
     """
-    indptr, indices, data = jnp.asarray(indptr), jnp.asarray(indices), jnp.asarray(data)
     n = b.shape[0]
     if n == 0:
         return b
