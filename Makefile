@@ -26,12 +26,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # The package alone (what `demo` needs).
-$(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
+# setup.py compiles the native kernels (jaxsparse/ops/native/csrc) into the package.
+NATIVE := setup.py $(wildcard jaxsparse/ops/native/csrc/*)
+
+$(VENV)/.stamp-install: pyproject.toml $(NATIVE) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
 # The package with its test extras; it also satisfies `demo`.
-$(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
+$(VENV)/.stamp-test: pyproject.toml $(NATIVE) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.stamp-install
 

@@ -8,6 +8,7 @@ the primitives, not in the backends).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import jax
@@ -18,6 +19,25 @@ BACKENDS = ("xla", "pallas", "native")
 _PREFERENCE = {"gpu": ("pallas", "xla"), "cuda": ("pallas", "xla"), "cpu": ("native", "xla")}
 
 _IMPLS: dict[tuple[str, str], Callable] = {}
+
+# Backends that could not be set up here (e.g. "native" without its compiled library),
+# with the reason; the first automatic choice that passes one over warns once.
+_UNAVAILABLE: dict[str, str] = {}
+_WARNED: set[str] = set()
+
+
+def mark_unavailable(backend: str, reason: str) -> None:
+    _UNAVAILABLE[backend] = reason
+
+
+def _warn_unavailable(backend: str) -> None:
+    if backend in _WARNED:
+        return
+    _WARNED.add(backend)
+    warnings.warn(
+        f"jaxsparse: the {backend!r} backend is unavailable ({_UNAVAILABLE[backend]}); "
+        "using the 'xla' backend", RuntimeWarning, stacklevel=3,
+    )
 
 
 def register(op: str, backend: str) -> Callable[[Callable], Callable]:
@@ -43,12 +63,15 @@ def pick(op: str, backend: str | None = None) -> str:
         for candidate in _PREFERENCE.get(platform, ("xla",)):
             if (op, candidate) in _IMPLS:
                 return candidate
+            if candidate in _UNAVAILABLE:
+                _warn_unavailable(candidate)
         return "xla"
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS} or None, got {backend!r}")
     if (op, backend) not in _IMPLS:
+        why = f" ({_UNAVAILABLE[backend]})" if backend in _UNAVAILABLE else ""
         raise ValueError(
-            f"backend {backend!r} has no kernel for {op}; available: {available(op)}"
+            f"backend {backend!r} has no kernel for {op}{why}; available: {available(op)}"
         )
     return backend
 

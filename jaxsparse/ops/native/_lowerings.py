@@ -1,0 +1,160 @@
+"""The "native" lowerings of the product primitives: argument preparation and FFI calls.
+
+Each lowering sends the dtypes the kernels implement (float32/64, complex64/128,
+int32/64 values; int32/64 indices) to C++; bf16/f16 are computed in float32 (the xla
+backend's accumulation rule), and anything else (bool, small or unsigned ints), empty
+operands and mixed index dtypes go to the xla lowering of the same op, so a "native"
+call never fails for a dtype the xla backend accepts.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _dispatch, _reference
+from ._library import missing_reason
+
+_KERNEL_DTYPES = frozenset(
+    np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128, np.int32,
+                          np.int64)
+)
+_INDEX_DTYPES = frozenset((np.dtype(np.int32), np.dtype(np.int64)))
+
+
+def num_threads() -> int:
+    """Threads one native call uses: ``JAXSPARSE_NUM_THREADS``, else the cores this
+    process may run on divided by its local CPU devices (at least 1)."""
+    env = os.environ.get("JAXSPARSE_NUM_THREADS", "").strip()
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ValueError(f"JAXSPARSE_NUM_THREADS must be a positive integer, got {env!r}")
+        return value
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, len(jax.local_devices(backend="cpu"))))
+
+
+def _compute_dtype(dtype) -> np.dtype | None:
+    """The dtype the kernel runs in for a ``dtype`` result, or None: use the xla kernel."""
+    dtype = np.dtype(dtype)
+    if dtype in _KERNEL_DTYPES:
+        return dtype
+    if dtype == _reference.accumulation_dtype(dtype):
+        return None  # bool, int8, uint32, ...: the reference handles them
+    return _reference.accumulation_dtype(dtype)  # bf16/f16 -> float32
+
+
+def _index_dtype(*arrays) -> np.dtype | None:
+    dtypes = {np.dtype(a.dtype) for a in arrays}
+    return dtypes.pop() if len(dtypes) == 1 and dtypes <= _INDEX_DTYPES else None
+
+
+def _ffi(target: str, shape, dtype, *args, **attrs):
+    attrs = {k: np.int64(v) for k, v in attrs.items()}
+    out = jax.ShapeDtypeStruct(tuple(shape), dtype)
+    return jax.ffi.ffi_call(target, out)(*args, threads=np.int64(num_threads()), **attrs)
+
+
+def _native_or_reference(op: str):
+    """Register ``fn`` as ``op``'s native lowering; ``fn`` returns None to defer to xla."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def lowering(*args, **params):
+            out = fn(*args, **params)
+            if out is None:
+                return _dispatch.lookup(op, "xla")(*args, **params)
+            return out
+
+        if missing_reason() is None:
+            _dispatch.register(op, "native")(lowering)
+        return fn
+
+    return decorate
+
+
+def _empty(*arrays) -> bool:
+    return any(0 in a.shape for a in arrays)
+
+
+# -- matmul: A @ b / A.T @ b -----------------------------------------------------------
+@_native_or_reference("csr_matmul")
+def _csr_matmul(data, indices, indptr, b, *, shape, transpose):
+    ct = _compute_dtype(b.dtype)
+    if ct is None or _index_dtype(indices, indptr) is None or _empty(data, b):
+        return None
+    out_rows = shape[1] if transpose else shape[0]
+    if out_rows == 0 or indptr.shape[0] != shape[0] + 1:
+        return None
+    out = _ffi("jaxsparse_csr_matmul", (out_rows,) + b.shape[1:], ct,
+               data.astype(ct), indices, indptr, b.astype(ct), transpose=transpose)
+    return out.astype(b.dtype)
+
+
+@_native_or_reference("coo_matmul")
+def _coo_matmul(data, row, col, b, *, shape, transpose):
+    ct = _compute_dtype(b.dtype)
+    if ct is None or _index_dtype(row, col) is None or _empty(data, b):
+        return None
+    dst, src, out_rows = (col, row, shape[1]) if transpose else (row, col, shape[0])
+    if out_rows == 0:
+        return None
+    out = _ffi("jaxsparse_coo_matmul", (out_rows,) + b.shape[1:], ct,
+               data.astype(ct), dst, src, b.astype(ct))
+    return out.astype(b.dtype)
+
+
+# -- sampled: (p @ q)[row_s, col_s] ----------------------------------------------------
+def _sampled(i0, i1, p, q, *, is_csr):
+    ct = _compute_dtype(p.dtype)
+    if ct is None or _index_dtype(i0, i1) is None or _empty(i0, p, q):
+        return None
+    qt = jnp.transpose(q).astype(ct)  # (n_cols, K): both dot operands read contiguously
+    out = _ffi("jaxsparse_sampled", i0.shape, ct, i0, i1, p.astype(ct), qt, is_csr=is_csr)
+    return out.astype(p.dtype)
+
+
+@_native_or_reference("csr_sampled")
+def _csr_sampled(indices, indptr, p, q, *, shape):
+    if p.shape[0] != shape[0] or q.shape[1] != shape[1]:
+        return None
+    return _sampled(indices, indptr, p, q, is_csr=True)
+
+
+@_native_or_reference("coo_sampled")
+def _coo_sampled(row, col, p, q, *, shape):
+    if p.shape[0] != shape[0] or q.shape[1] != shape[1]:
+        return None
+    return _sampled(row, col, p, q, is_csr=False)
+
+
+# -- DIA: shifted multiply-adds --------------------------------------------------------
+@_native_or_reference("dia_matmul")
+def _dia_matmul(data, offsets, b, *, shape, transpose, width):
+    ct = _compute_dtype(b.dtype)
+    if ct is None or _index_dtype(offsets) is None or _empty(data, b):
+        return None
+    n, m = shape
+    if data.shape[1] != m or n == 0 or m == 0:
+        return None
+    out_rows = m if transpose else n
+    width = m if width is None else width
+    out = _ffi("jaxsparse_dia_matmul", (out_rows,) + b.shape[1:], ct,
+               data.astype(ct), offsets, b.astype(ct), transpose=transpose, width=width)
+    return out.astype(b.dtype)
+
+
+
+if missing_reason() is not None:
+    _dispatch.mark_unavailable("native", missing_reason())

@@ -1,0 +1,166 @@
+// Shared pieces of the native CPU kernels: the thread split, dtype dispatch and the
+// arithmetic helpers. Each kernel family lives in its own .cc file with a jnp twin in
+// jaxsparse/ops/_reference.py (the "xla" backend), which the tests compare against.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <complex>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace jaxsparse {
+namespace ffi = xla::ffi;
+
+// Runs body(i) for every i in [0, n_tasks) on at most `threads` threads: the calling
+// thread plus up to threads - 1 tasks on XLA's intra-op pool, all claiming indices from
+// one counter. The caller always works too, so a busy pool (another device's kernel,
+// or a pool thread calling us) delays nothing and can never deadlock. A pool task that
+// starts after every index is claimed returns without touching `body`, which is why the
+// caller may return as soon as all claimed indices are done.
+template <typename F>
+void ParallelFor(ffi::ThreadPool& pool, int64_t threads, int64_t n_tasks, const F& body) {
+  int64_t helpers = std::min<int64_t>(threads - 1, n_tasks - 1);
+  helpers = std::min<int64_t>(helpers, pool.num_threads());
+  if (helpers <= 0) {
+    for (int64_t i = 0; i < n_tasks; ++i) body(i);
+    return;
+  }
+  struct Shared {
+    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> done{0};
+    int64_t n = 0;
+    const F* body = nullptr;
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->n = n_tasks;
+  shared->body = &body;
+  auto work = [](Shared& s) {
+    for (;;) {
+      int64_t i = s.next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= s.n) return;
+      (*s.body)(i);
+      s.done.fetch_add(1, std::memory_order_release);
+    }
+  };
+  for (int64_t h = 0; h < helpers; ++h) {
+    pool.Schedule([shared, work] { work(*shared); });
+  }
+  work(*shared);
+  while (shared->done.load(std::memory_order_acquire) < n_tasks) std::this_thread::yield();
+}
+
+// Below this many multiply-adds a call runs on one thread: waking a pool thread costs
+// more than the work.
+inline constexpr int64_t kMinParallelWork = 1 << 15;
+
+inline int64_t TasksFor(int64_t threads, int64_t work) {
+  if (threads <= 1 || work < kMinParallelWork) return 1;
+  return threads * 4;  // a few tasks per thread absorb uneven rows
+}
+
+// Number of private partial sums for a scatter (transposed) product. It depends on the
+// problem size only, never on the thread count, so results are bitwise identical for
+// any number of threads.
+inline int64_t ScatterChunks(int64_t work) {
+  return std::clamp<int64_t>(work / (1 << 16), 1, 8);
+}
+
+// x in [0, n): one unsigned compare. Padding slots carry the sentinel n, and anything
+// else out of range is dropped the same way (the xla backend's mode="drop"/"fill").
+template <typename I>
+inline bool InRange(I x, int64_t n) {
+  return static_cast<uint64_t>(static_cast<int64_t>(x)) < static_cast<uint64_t>(n);
+}
+
+template <typename I>
+inline int64_t Clamp(I x, int64_t lo, int64_t hi) {
+  return std::clamp<int64_t>(static_cast<int64_t>(x), lo, hi);
+}
+
+// a * b without std::complex's NaN/inf recovery path (a libgcc call per product); this
+// is the textbook formula XLA itself uses for complex multiplication.
+template <typename T>
+inline T Mul(T a, T b) {
+  return a * b;
+}
+template <typename R>
+inline std::complex<R> Mul(std::complex<R> a, std::complex<R> b) {
+  return {a.real() * b.real() - a.imag() * b.imag(),
+          a.real() * b.imag() + a.imag() * b.real()};
+}
+
+// Row boundaries of `n_tasks` contiguous row ranges with about equal cost, cost(row r) =
+// its nonzeros + 1. bounds has n_tasks + 1 entries.
+template <typename I>
+void SplitRows(const I* indptr, int64_t n_rows, int64_t cap, int64_t n_tasks,
+               int64_t* bounds) {
+  auto cost = [&](int64_t r) { return Clamp(indptr[r], 0, cap) + r; };
+  int64_t total = cost(n_rows);
+  bounds[0] = 0;
+  for (int64_t t = 1; t < n_tasks; ++t) {
+    int64_t target = total / n_tasks * t + (total % n_tasks) * t / n_tasks;
+    int64_t lo = bounds[t - 1], hi = n_rows;
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo) / 2;
+      if (cost(mid) < target) lo = mid + 1; else hi = mid;
+    }
+    bounds[t] = lo;
+  }
+  bounds[n_tasks] = n_rows;
+}
+
+template <typename T>
+struct Tag {
+  using type = T;
+};
+
+// Calls fn(Tag<V>{}, Tag<I>{}) for the value and index dtypes of a call; the Python side
+// sends only these value dtypes (others are cast or go to the xla backend).
+template <typename Fn>
+ffi::Error DispatchTypes(ffi::DataType value, ffi::DataType index, Fn&& fn) {
+  auto with_index = [&](auto vtag) -> ffi::Error {
+    switch (index) {
+      case ffi::DataType::S32: return fn(vtag, Tag<int32_t>{});
+      case ffi::DataType::S64: return fn(vtag, Tag<int64_t>{});
+      default: return ffi::Error::InvalidArgument("jaxsparse: indices must be int32 or int64");
+    }
+  };
+  switch (value) {
+    case ffi::DataType::F32: return with_index(Tag<float>{});
+    case ffi::DataType::F64: return with_index(Tag<double>{});
+    case ffi::DataType::C64: return with_index(Tag<std::complex<float>>{});
+    case ffi::DataType::C128: return with_index(Tag<std::complex<double>>{});
+    case ffi::DataType::S32: return with_index(Tag<int32_t>{});
+    case ffi::DataType::S64: return with_index(Tag<int64_t>{});
+    default:
+      return ffi::Error::InvalidArgument(
+          "jaxsparse: native kernels take float32/64, complex64/128, int32/64 values");
+  }
+}
+
+// Elements per leading index of a buffer: 1 for a vector, k for an (n, k) matrix.
+inline int64_t TrailingSize(const ffi::AnyBuffer& buffer) {
+  auto dims = buffer.dimensions();
+  int64_t k = 1;
+  for (size_t d = 1; d < dims.size(); ++d) k *= dims[d];
+  return k;
+}
+
+// The buffer's elements as T (the dtype was checked by DispatchTypes).
+template <typename T>
+inline T* Ptr(const ffi::AnyBuffer& buffer) {
+  return static_cast<T*>(buffer.untyped_data());
+}
+
+inline int64_t LeadingSize(const ffi::AnyBuffer& buffer) {
+  auto dims = buffer.dimensions();
+  return dims.size() == 0 ? 1 : dims[0];
+}
+
+}  // namespace jaxsparse

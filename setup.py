@@ -1,0 +1,58 @@
+"""Builds jaxsparse's native CPU kernels (C++ through the XLA FFI) with the package.
+
+`pip install .` / `pip install -e .` compile jaxsparse/ops/native/csrc/*.cc against the
+XLA FFI headers that jaxlib ships (jaxlib is a build requirement in pyproject.toml) into
+one shared library, loaded at run time with ctypes (it is not a Python module). When no
+C++ compiler works the install still succeeds, without the library, and jaxsparse uses
+its "xla" backend and warns once (JAXSPARSE_REQUIRE_NATIVE=1 turns that into an error).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+SOURCES = sorted(str(p) for p in pathlib.Path("jaxsparse/ops/native/csrc").glob("*.cc"))
+
+
+def _ffi_include_dir() -> str:
+    import jaxlib  # the headers live in jaxlib; importing jax itself is not needed
+
+    return os.path.join(os.path.dirname(jaxlib.__file__), "include")
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that reports a failed native build instead of failing the install."""
+
+    def build_extension(self, ext):
+        try:
+            ext.include_dirs.append(_ffi_include_dir())
+            super().build_extension(ext)
+        except Exception as err:  # noqa: BLE001 - any compiler/toolchain failure
+            print(
+                f"WARNING: jaxsparse native CPU kernels were not built ({err}); "
+                "jaxsparse will use its 'xla' backend on CPU.",
+                file=sys.stderr,
+            )
+
+    def get_export_symbols(self, ext):
+        return []  # a plain shared library: no PyInit_ entry point to export
+
+
+setup(
+    ext_modules=[
+        Extension(
+            "jaxsparse.ops.native._kernels",
+            sources=SOURCES,
+            depends=[str(p) for p in pathlib.Path("jaxsparse/ops/native/csrc").glob("*.h")],
+            language="c++",
+            extra_compile_args=["-O3", "-std=c++17",
+                                "-Wno-attributes", "-Wno-return-type"],
+        )
+    ],
+    cmdclass={"build_ext": OptionalBuildExt},
+)

@@ -1,0 +1,354 @@
+"""The "native" backend (C++ through the XLA FFI) against the "xla" reference.
+
+Every product the native kernels serve (CSR/CSC/COO/DIA products in both orientations,
+vector and matrix right-hand sides, the SDDMM core) is compared with the reference on the
+same inputs: non-power-of-two shapes, empty rows, one very long row, garbage-filled
+padding slots next to an ``inf`` in ``x``, int64 indices, every dtype. Results must be
+bitwise identical for 1 and 2 threads, and autodiff/vmap through the native lowering
+must equal the reference's. Timings are never asserted here (see benchmarks/).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.sparse as sps
+from _helpers import assert_close, random_scipy
+from strategies import padded_csr
+
+import jaxsparse as js
+from jaxsparse.ops import _dispatch
+from jaxsparse.ops.native import missing_reason, num_threads
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(
+    missing_reason() is not None,
+    reason=f"native kernels unavailable here: {missing_reason()} (CI requires them)",
+)
+
+
+# -- inputs ----------------------------------------------------------------------------
+def _long_row(dtype):
+    """37 x 53 with one row holding every column and the rest nearly empty."""
+    S = random_scipy(37, 53, density=0.03, dtype=dtype, seed=3).tolil()
+    S[5, :] = np.arange(1, 54, dtype=np.float64).astype(dtype)
+    return sps.csr_array(S)
+
+
+def _empty_rows(dtype):
+    S = random_scipy(41, 29, density=0.15, dtype=dtype, seed=4).tocsr()
+    keep = np.zeros(41, bool)
+    keep[::3] = True  # two rows in three are empty
+    return sps.csr_array(sps.diags_array(keep.astype(dtype)) @ S)
+
+
+MATRICES = {
+    "random_37x53": lambda dt: random_scipy(37, 53, density=0.2, dtype=dt, seed=1).tocsr(),
+    "long_row": _long_row,
+    "empty_rows": _empty_rows,
+}
+
+
+def _as(S, fmt, index64=False):
+    if fmt == "padded_csr":
+        return padded_csr(S)
+    A = getattr(js, fmt.upper()).from_scipy(S if fmt != "dia" else S.todia())
+    if not index64:
+        return A
+    # Public constructors narrow indices that fit to int32; build the wide ones directly.
+    if fmt == "coo":
+        return dataclasses.replace(A, coords=tuple(c.astype(np.int64) for c in A.coords))
+    return dataclasses.replace(A, indices=A.indices.astype(np.int64),
+                               indptr=A.indptr.astype(np.int64))
+
+
+def _operands(S, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    n, m = S.shape
+
+    def draw(*shape):
+        v = rng.standard_normal(shape)
+        if np.dtype(dtype).kind == "c":
+            v = v + 1j * rng.standard_normal(shape)
+        if np.dtype(dtype).kind in "iu":
+            v = rng.integers(-3, 4, shape)
+        return jnp.asarray(v.astype(dtype) if dtype != jnp.bfloat16 else v, dtype)
+
+    return dict(x=draw(m), y=draw(n), X=draw(m, 3), Y=draw(n, 3), P=draw(n, 4), Q=draw(4, m))
+
+
+@jax.jit
+def _products_native(A, o):
+    return _products(A, o, "native")
+
+
+@jax.jit
+def _products_xla(A, o):
+    return _products(A, o, "xla")
+
+
+def _products(A, o, backend):
+    ops = js.ops
+    out = {
+        "A@x": ops.spmv(A, o["x"], backend=backend),
+        "A.T@y": ops.spmv(A, o["y"], transpose=True, backend=backend),
+        "A@X": ops.spmm(A, o["X"], backend=backend),
+        "A.T@Y": ops.spmm(A, o["Y"], transpose=True, backend=backend),
+    }
+    if A.format != "dia":
+        out["sddmm"] = ops.sddmm(A, o["P"], o["Q"], backend=backend).data
+    return out
+
+
+def _compare(A, o, dtype):
+    got, want = _products_native(A, o), _products_xla(A, o)
+    for name in want:
+        assert got[name].dtype == want[name].dtype, name
+        scale = 4.0 if np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize <= 2 else 1.0
+        assert_close(np.asarray(got[name], np.float64 if dtype == jnp.bfloat16 else None),
+                     np.asarray(want[name], np.float64 if dtype == jnp.bfloat16 else None),
+                     dtype, scale=scale)
+
+
+# -- equality with the reference --------------------------------------------------------
+@pytest.mark.parametrize("matrix", sorted(MATRICES))
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dia", "padded_csr"])
+def test_native_matches_reference_float64(matrix, fmt):
+    S = MATRICES[matrix](np.float64)
+    _compare(_as(S, fmt), _operands(S, np.float64), np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.complex128, np.complex64, np.int32,
+                                   np.int64, jnp.bfloat16, np.float16, np.int8])
+@pytest.mark.parametrize("fmt", ["csr", "coo", "dia"])
+def test_native_matches_reference_dtypes(fmt, dtype):
+    base = np.float32 if dtype in (jnp.bfloat16, np.float16) else dtype
+    S = MATRICES["long_row"](base)
+    A = _as(S, fmt).astype(dtype)
+    _compare(A, _operands(S, dtype), dtype)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_native_int64_indices(fmt):
+    S = MATRICES["empty_rows"](np.float64)
+    A = _as(S, fmt, index64=True)
+    assert (A.coords[0] if fmt == "coo" else A.indices).dtype == np.int64
+    _compare(A, _operands(S, np.float64), np.float64)
+
+
+def test_padding_next_to_inf_gives_no_nan():
+    """Padding slots (garbage-filled by the test, sentinel column after construction)
+    never multiply the ``inf`` that x holds in a column no real entry reads."""
+    S = sps.csr_array(np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 0.0], [3.0, 0.0, 0.0]]))
+    A = padded_csr(S)
+    assert A.capacity > A.nnz
+    x = jnp.array([1.0, np.inf, 2.0])
+    for M in (A, A.tocoo(), A.tocsc()):
+        y = js.ops.spmv(M, x, backend="native")
+        np.testing.assert_array_equal(np.asarray(y), [5.0, 0.0, 3.0])
+    yT = js.ops.spmv(A, jnp.array([1.0, np.inf, 1.0]), transpose=True, backend="native")
+    np.testing.assert_array_equal(np.asarray(yT)[[0, 2]], [4.0, 2.0])
+    # DIA stores the zeros inside its band as entries (0 * inf is NaN there, as in
+    # SciPy); the slots outside the matrix are padding and never read.
+    Sd = sps.dia_array(S)
+    D = js.DIA.from_scipy(Sd)
+    for xv in (x, jnp.array([np.inf, 1.0, 1.0]), jnp.array([1.0, 1.0, np.inf])):
+        want = Sd @ np.asarray(xv)
+        np.testing.assert_array_equal(np.asarray(js.ops.spmv(D, xv, backend="native")), want)
+        np.testing.assert_array_equal(np.asarray(js.ops.spmv(D, xv, backend="xla")), want)
+
+
+def test_native_matches_scipy_on_a_band():
+    """Banded (the DIA kernel's shifted slices), wider than one row block of the kernel."""
+    n = 5000
+    offsets = [-7, -1, 0, 2, 9]
+    lengths = [min(n + o, n + 3 - o, n) for o in offsets]
+    S = sps.diags_array([np.full(k, 1.0 + o) for k, o in zip(lengths, offsets)],
+                        offsets=offsets, shape=(n, n + 3))
+    x = np.linspace(-1, 1, n + 3)
+    y = np.linspace(2, 3, n)
+    for A in (js.DIA.from_scipy(S.todia()), js.CSR.from_scipy(S.tocsr())):
+        assert_close(js.ops.spmv(A, x, backend="native"), S @ x, np.float64)
+        assert_close(js.ops.spmv(A, y, transpose=True, backend="native"), S.T @ y,
+                     np.float64)
+
+
+# -- threads ---------------------------------------------------------------------------
+def _big(seed=5):
+    """~48k entries: enough work that the kernels split it over threads (and, for the
+    scatter products with 4 columns, over several private partial sums)."""
+    return random_scipy(400, 300, density=0.4, dtype=np.float64, seed=seed).tocsr()
+
+
+def _thread_run(monkeypatch, threads, A, o):
+    monkeypatch.setenv("JAXSPARSE_NUM_THREADS", str(threads))
+    assert num_threads() == threads
+    # A fresh jit: the thread count is read when the product is traced.
+    return jax.jit(lambda A, o: _products(A, o, "native"))(A, o)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "coo", "dia"])
+def test_results_do_not_depend_on_the_thread_count(monkeypatch, fmt):
+    S = _big()
+    A = _as(S, fmt) if fmt != "dia" else js.DIA.from_scipy(
+        sps.diags_array([np.arange(1.0, 3001.0)[: 3000 - abs(o)] for o in range(-8, 9)],
+                        offsets=list(range(-8, 9)), shape=(3000, 3000)).todia())
+    o = _operands(sps.csr_array(A.shape), np.float64)
+    one = _thread_run(monkeypatch, 1, A, o)
+    two = _thread_run(monkeypatch, 2, A, o)
+    three = _thread_run(monkeypatch, 3, A, o)
+    for name in one:
+        np.testing.assert_array_equal(np.asarray(one[name]), np.asarray(two[name]), name)
+        np.testing.assert_array_equal(np.asarray(one[name]), np.asarray(three[name]), name)
+    ref = _products_xla(A, o)
+    for name in ref:
+        assert_close(one[name], ref[name], np.float64, scale=10)
+
+
+def test_thread_count_setting(monkeypatch):
+    monkeypatch.delenv("JAXSPARSE_NUM_THREADS", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert num_threads() == max(1, cores // len(jax.local_devices(backend="cpu")))
+    for bad in ("0", "-2", "two"):
+        monkeypatch.setenv("JAXSPARSE_NUM_THREADS", bad)
+        with pytest.raises(ValueError, match="JAXSPARSE_NUM_THREADS must be a positive"):
+            num_threads()
+
+
+# -- transformations through the native lowering ----------------------------------------
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dia"])
+def test_grad_jvp_vmap_equal_the_reference(fmt):
+    S = MATRICES["long_row"](np.float64)
+    A = _as(S, fmt)
+    o = _operands(S, np.float64, seed=2)
+    x, X = o["x"], o["X"]
+
+    def loss(backend):
+        def f(data, x):
+            y = js.ops.spmv(A.with_data(data), x, backend=backend)
+            return jnp.sum(jnp.sin(y)) + jnp.sum(
+                js.ops.spmv(A.with_data(data), y[: A.shape[1]] if A.shape[0] >= A.shape[1]
+                            else jnp.pad(y, (0, A.shape[1] - A.shape[0])),
+                            backend=backend) ** 2)
+        return f
+
+    for argnums in (0, 1):
+        g_native = jax.grad(loss("native"), argnums)(A.data, x)
+        g_xla = jax.grad(loss("xla"), argnums)(A.data, x)
+        assert_close(g_native, g_xla, np.float64)
+    t_native = jax.jvp(loss("native"), (A.data, x), (jnp.ones_like(A.data), x))[1]
+    t_xla = jax.jvp(loss("xla"), (A.data, x), (jnp.ones_like(A.data), x))[1]
+    assert_close(t_native, t_xla, np.float64)
+
+    def batched(backend):
+        return jax.vmap(lambda v: js.ops.spmv(A, v, backend=backend), in_axes=1)(X)
+
+    assert_close(batched("native"), batched("xla"), np.float64)
+    datas = jnp.stack([A.data, 2 * A.data])
+    over_data = {b: jax.vmap(lambda d, b=b: js.ops.spmv(A.with_data(d), x, backend=b))(datas)
+                 for b in ("native", "xla")}
+    assert_close(over_data["native"], over_data["xla"], np.float64)
+
+
+def test_native_is_the_default_on_cpu():
+    assert _dispatch.pick("csr_matmul") == "native"
+    for op in ("csr_matmul", "coo_matmul", "csr_sampled", "coo_sampled", "dia_matmul"):
+        assert "native" in _dispatch.available(op), op
+    S = MATRICES["random_37x53"](np.float64)
+    text = jax.jit(lambda A, x: A @ x).lower(js.CSR.from_scipy(S), jnp.ones(53)).as_text()
+    assert "jaxsparse_csr_matmul" in text
+
+
+# -- sharded: each shard's blocks use the native kernel ----------------------------------
+@pytest.mark.parametrize("n_devices", [1, 2, 4])
+def test_sharded_native_matches_single_device(n_devices):
+    S = (random_scipy(90, 90, density=0.05, seed=9) + sps.eye_array(90)).tocsr()
+    mesh = jax.make_mesh((n_devices,), ("x",), devices=jax.devices()[:n_devices])
+    As = js.sharding.shard(js.CSR.from_scipy(S), mesh, axis="x")
+    x = np.linspace(-1, 1, 90)
+    xs = As.shard_vector(x)
+    text = jax.jit(lambda As, xs: As @ xs).lower(As, xs).as_text()
+    assert "jaxsparse_csr_matmul" in text
+    assert_close(As.unshard_vector(As @ xs), S @ x, np.float64)
+    assert_close(As.unshard_vector(As.T @ As.shard_vector(x, "rows"), "cols"), S.T @ x,
+                 np.float64)
+
+
+# -- when the library is missing ---------------------------------------------------------
+_FALLBACK = """
+import warnings, numpy as np, scipy.sparse as sps
+import jaxsparse as js
+from jaxsparse.ops import _dispatch
+S = sps.random_array((20, 20), density=0.3, format="csr", rng=0)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    y = np.asarray(js.CSR.from_scipy(S) @ np.ones(20))
+    y2 = np.asarray(js.CSR.from_scipy(S) @ np.ones(20))
+assert np.allclose(y, S @ np.ones(20)) and np.allclose(y2, y)
+assert _dispatch.pick("csr_matmul") == "xla", _dispatch.pick("csr_matmul")
+msgs = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+assert len(msgs) == 1 and "'native' backend is unavailable" in msgs[0], msgs
+try:
+    js.ops.spmv(js.CSR.from_scipy(S), np.ones(20), backend="native")
+except ValueError as err:
+    assert "disabled by JAXSPARSE_DISABLE_NATIVE" in str(err), err
+else:
+    raise AssertionError("backend='native' did not raise")
+print("fallback ok")
+"""
+
+
+def _child_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAXSPARSE_")}
+    env.update(JAX_PLATFORMS="cpu", **extra)
+    return env
+
+
+def test_missing_library_falls_back_to_xla_with_one_warning():
+    result = subprocess.run([sys.executable, "-c", _FALLBACK], capture_output=True,
+                            text=True, timeout=120,
+                            env=_child_env(JAXSPARSE_DISABLE_NATIVE="1"))
+    assert result.returncode == 0, result.stderr
+    assert "fallback ok" in result.stdout
+
+
+def test_required_native_library_fails_loudly():
+    result = subprocess.run([sys.executable, "-c", "import jaxsparse"], capture_output=True,
+                            text=True, timeout=120,
+                            env=_child_env(JAXSPARSE_DISABLE_NATIVE="1",
+                                           JAXSPARSE_REQUIRE_NATIVE="1"))
+    assert result.returncode != 0
+    assert "JAXSPARSE_REQUIRE_NATIVE is set but disabled by" in result.stderr
+
+
+def test_loader_reports_a_missing_or_broken_library(tmp_path):
+    from jaxsparse.ops.native import _library
+
+    assert "not built" in _library.load(None)
+    broken = tmp_path / "_kernels.cpython-311-x86_64-linux-gnu.so"
+    broken.write_bytes(b"not a shared library")
+    assert _library.library_path(tmp_path) == broken
+    assert "could not load" in _library.load(broken)
+
+
+def test_build_without_a_compiler_still_installs(tmp_path):
+    """setup.py's build_ext reports a failed compile and carries on (no library)."""
+    pytest.importorskip("setuptools", reason="the build test runs setup.py with setuptools")
+    result = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--build-lib", str(tmp_path / "lib"),
+         "--build-temp", str(tmp_path / "tmp")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env=_child_env(CC="false", CXX="false"),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "jaxsparse native CPU kernels were not built" in result.stderr
+    assert not list((tmp_path / "lib").rglob("_kernels*.so"))
