@@ -10,7 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._pytree import register_pytree_dataclass
-from ..ops import _dispatch
 from . import _canonical, _validate
 from ._base import AbstractSparseMatrix, concrete_int, mask_values
 from ._compressed import _host_order
@@ -86,9 +85,10 @@ class BSR(AbstractSparseMatrix):
 
     # -- kernel --------------------------------------------------------------------------
     def _matmul(self, b: jax.Array, *, transpose: bool, backend: str) -> jax.Array:
-        return _dispatch.lookup("bsr_matmul", backend)(
-            self.data, self.indices, self.indptr, b, shape=self.shape, transpose=transpose
-        )
+        from ..ops._primitives import BSR_MATMUL
+
+        return BSR_MATMUL.bind(self.data, self.indices, self.indptr, b, shape=self.shape,
+                               transpose=transpose, backend=backend)
 
     # -- canonical forms (new objects; SciPy mutates in place) ---------------------------
     def sort_indices(self) -> BSR:
@@ -261,42 +261,3 @@ class BSR(AbstractSparseMatrix):
         return cls(data, bj, indptr, shape=shape, blocksize=(r, c),
                    has_sorted_indices=True, has_canonical_format=True)
 
-
-def bsr_matmul(data, indices, indptr, b, *, shape, transpose):
-    """``A @ b`` (or ``A.T @ b``): gather blocks of ``b``, one einsum, segment-sum.
-
-    Padding blocks have the sentinel block column, so their gather is filled with 0
-    (never ``0 * inf``) and their block row is the sentinel, dropped by the segment sum.
-    """
-    from ..ops._reference import accumulation_dtype, csr_row_ids
-
-    n, m = shape
-    cap, r, c = data.shape
-    out_dtype = b.dtype
-    acc = accumulation_dtype(out_dtype)
-    vec = b.ndim == 1
-    b2 = b[:, None] if vec else b
-    k = b2.shape[1]
-    brow = csr_row_ids(indptr, cap)
-    bcol = indices
-    blocks = data.astype(acc)
-    if transpose:
-        src, dst, n_out, n_in = brow, bcol, m // c, n // r
-        blocks = jnp.swapaxes(blocks, 1, 2)  # (cap, c, r)
-        rin = r
-    else:
-        src, dst, n_out, n_in = bcol, brow, n // r, m // c
-        rin = c
-    out_rows = n_out * (blocks.shape[1])
-    if cap == 0 or n_in == 0 or n_out == 0:
-        out = jnp.zeros((out_rows, k), out_dtype)
-        return out[:, 0] if vec else out
-    xb = b2.reshape(n_in, rin, k).astype(acc)
-    gathered = xb.at[src].get(mode="fill", fill_value=0)  # (cap, rin, k)
-    prod = jnp.einsum("sij,sjk->sik", blocks, gathered)
-    out = jax.ops.segment_sum(prod, dst, num_segments=n_out, mode="drop")
-    out = out.reshape(out_rows, k).astype(out_dtype)
-    return out[:, 0] if vec else out
-
-
-_dispatch.register("bsr_matmul", "xla")(bsr_matmul)

@@ -10,7 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._pytree import register_pytree_dataclass
-from ..ops import _dispatch
 from . import _validate
 from ._base import AbstractSparseMatrix, concrete_int, mask_values
 from ._index import index_dtype
@@ -71,10 +70,10 @@ class DIA(AbstractSparseMatrix):
 
     # -- kernel --------------------------------------------------------------------------
     def _matmul(self, b: jax.Array, *, transpose: bool, backend: str) -> jax.Array:
-        return _dispatch.lookup("dia_matmul", backend)(
-            self.data, self.offsets, b, shape=self.shape, transpose=transpose,
-            width=self._width,
-        )
+        from ..ops._primitives import DIA_MATMUL
+
+        return DIA_MATMUL.bind(self.data, self.offsets, b, shape=self.shape,
+                               transpose=transpose, width=self._width, backend=backend)
 
     # -- conversions ---------------------------------------------------------------------
     @jax.jit
@@ -168,40 +167,3 @@ class DIA(AbstractSparseMatrix):
             )
         return COO.fromdense(dense).todia()
 
-
-def dia_matmul(data, offsets, b, *, shape, transpose, width=None):
-    """``A @ b`` (or ``A.T @ b``) as a sum of shifted elementwise products.
-
-    ``(A @ b)[i] = sum_k data[k, i + o_k] * b[i + o_k]``; ``(A.T @ b)[j] =
-    sum_k data[k, j] * b[j - o_k]``, over ``j < width`` (default ``n_cols``). Slots out
-    of the band are masked *before* multiplying,
-    so an ``inf`` in ``b`` never meets a padding zero. Plain ``jnp``: JAX differentiates
-    and batches it natively.
-    """
-    from ..ops._reference import accumulation_dtype
-
-    n, m = shape
-    width = m if width is None else min(width, m)
-    out_rows, in_rows = (m, n) if transpose else (n, m)
-    out_dtype = b.dtype
-    acc = accumulation_dtype(out_dtype)
-    if data.shape[0] == 0 or in_rows == 0 or out_rows == 0:
-        return jnp.zeros((out_rows,) + b.shape[1:], out_dtype)
-    out_idx = jnp.arange(out_rows, dtype=offsets.dtype)
-    if transpose:
-        src = out_idx[None, :] - offsets[:, None]  # row of b read by data[k, j]
-        coef = data
-        ok = (src >= 0) & (src < n) & (out_idx[None, :] < width)
-    else:
-        src = out_idx[None, :] + offsets[:, None]  # column j of data[k, j] and of b
-        ok = (src >= 0) & (src < width)
-        coef = jnp.take_along_axis(data, jnp.clip(src, 0, m - 1), axis=1)
-    coef = jnp.where(ok, coef, 0).astype(acc)
-    gathered = b[jnp.clip(src, 0, in_rows - 1)].astype(acc)  # (k, out_rows, ...)
-    tail = (1,) * (b.ndim - 1)
-    gathered = mask_values(ok.reshape(ok.shape + tail), gathered)
-    out = jnp.sum(coef.reshape(coef.shape + tail) * gathered, axis=0)
-    return out.astype(out_dtype)
-
-
-_dispatch.register("dia_matmul", "xla")(dia_matmul)

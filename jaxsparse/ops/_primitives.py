@@ -10,6 +10,18 @@ Two bilinear kernels per index layout ("csr": ``indices, indptr``; "coo": ``row,
 Each is the other's transpose, so ``grad``/``jvp``/``vmap`` of any order close over the
 two. Backends only register lowerings (see ``_dispatch``); autodiff is defined once here.
 ``custom_vjp`` would not do: it breaks ``jax.jvp``.
+
+The structured formats and the SpGEMM numeric phase have one primitive each:
+
+- ``dia_matmul(data, offsets, b; shape, transpose, width)``: DIA ``A @ b`` / ``A.T @ b``.
+- ``bsr_matmul(data, indices, indptr, b; shape, transpose)``: BSR ``A @ b`` / ``A.T @ b``.
+- ``spgemm_numeric(a_data, b_data, a_slot, b_slot, seg; nnz, dtype)``: the values of
+  ``A @ B`` on a precomputed pattern.
+
+Each is linear in its value arrays and in ``b``. The cotangent of ``b`` binds the same
+primitive with ``transpose`` flipped (so a backend's kernel serves it too); the cotangent
+of the values is a plain-``jnp`` formula shared by every backend (``_dia_kernel``,
+``_bsr_kernel``, ``_spgemm_kernel``), itself differentiable.
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ import jax.numpy as jnp
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
-from . import _dispatch, _reference
+from . import _bsr_kernel, _dia_kernel, _dispatch, _reference, _spgemm_kernel
 
 try:  # compiled, cached eager evaluation, as for JAX's own primitives
     from jax._src.dispatch import apply_primitive as _apply_primitive
@@ -89,6 +101,24 @@ def _fallback_batch(name, args, dims, params):
     return jax.vmap(one, in_axes=dims)(*args), 0
 
 
+def _fold_into_columns(prim, args, b_dim, params):
+    """Batching when only the dense operand ``b`` (the last argument) is batched: fold
+    the batch into its columns and bind once (a ``vmap`` of spmv becomes one spmm)."""
+    *lead, b = args
+    b = jnp.moveaxis(b, b_dim, -1)
+    trailing = b.shape[1:]
+    cols = b.reshape(b.shape[0], -1)
+    out = prim.bind(*lead, cols, **params)
+    return out.reshape(out.shape[:1] + trailing), len(trailing)
+
+
+def _vmap_reference(reference, args, dims, params):
+    """Batching by ``vmap`` of the plain-``jnp`` reference kernel (batched pattern or
+    values: no backend kernel takes those)."""
+    params = {k: v for k, v in params.items() if k != "backend"}
+    return jax.vmap(functools.partial(reference, **params), in_axes=dims)(*args), 0
+
+
 class _Kernels:
     """The matmul/sampled primitive pair for one index layout."""
 
@@ -117,18 +147,10 @@ class _Kernels:
         return ct_data.astype(data.aval.dtype), None, None, None
 
     def _matmul_batch(self, args, dims, *, shape, transpose, backend):
-        data, i0, i1, b = args
-        d_data, d_i0, d_i1, d_b = dims
-        if d_data is not None or d_i0 is not None or d_i1 is not None:
-            params = dict(shape=shape, transpose=transpose, backend=backend)
+        params = dict(shape=shape, transpose=transpose, backend=backend)
+        if any(d is not None for d in dims[:-1]):
             return _fallback_batch(self.matmul.name, args, dims, params)
-        # Only the dense operand is batched: fold the batch into columns (spmv -> spmm).
-        b = jnp.moveaxis(b, d_b, -1)
-        trailing = b.shape[1:]
-        cols = b.reshape(b.shape[0], -1)
-        out = self.matmul.bind(data, i0, i1, cols, shape=shape, transpose=transpose,
-                               backend=backend)
-        return out.reshape(out.shape[:1] + trailing), len(trailing)
+        return _fold_into_columns(self.matmul, args, dims[-1], params)
 
     # -- sampled -----------------------------------------------------------------------
     def _sampled_transpose(self, ct, i0, i1, p, q, *, shape, backend):
@@ -172,3 +194,131 @@ class _Kernels:
 CSR_KERNELS = _Kernels("csr")
 COO_KERNELS = _Kernels("coo")
 KERNELS = {"csr": CSR_KERNELS, "coo": COO_KERNELS}
+
+
+# -- DIA -------------------------------------------------------------------------------
+def _dia_abstract_eval(data, offsets, b, *, shape, transpose, width, backend):
+    del offsets, width, backend
+    out_rows = shape[1] if transpose else shape[0]
+    return _out_aval((b, data), (out_rows,) + b.shape[1:], b.dtype)
+
+
+DIA_MATMUL = _define("dia_matmul", _dia_abstract_eval)
+
+
+def _dia_transpose(ct, data, offsets, b, *, shape, transpose, width, backend):
+    if ad.is_undefined_primal(offsets):
+        raise ValueError("DIA offsets are not differentiable")
+    if type(ct) is ad.Zero:
+        return None, None, None
+    if ad.is_undefined_primal(b):
+        ct_b = DIA_MATMUL.bind(data, offsets, ct, shape=shape, transpose=not transpose,
+                               width=width, backend=backend)
+        return None, None, ct_b
+    ct_data = _dia_kernel.dia_data_cotangent(
+        ct, offsets, b, shape=shape, transpose=transpose, width=width,
+        n_diags=data.aval.shape[0], dtype=data.aval.dtype,
+    )
+    return ct_data, None, None
+
+
+def _dia_batch(args, dims, **params):
+    if any(d is not None for d in dims[:-1]):
+        return _vmap_reference(_dia_kernel.dia_matmul, args, dims, params)
+    return _fold_into_columns(DIA_MATMUL, args, dims[-1], params)
+
+
+ad.defjvp(
+    DIA_MATMUL,
+    lambda dd, data, offsets, b, **p: DIA_MATMUL.bind(dd, offsets, b, **p),
+    None,
+    lambda db, data, offsets, b, **p: DIA_MATMUL.bind(data, offsets, db, **p),
+)
+ad.primitive_transposes[DIA_MATMUL] = _dia_transpose
+batching.primitive_batchers[DIA_MATMUL] = _dia_batch
+
+
+# -- BSR -------------------------------------------------------------------------------
+def _bsr_abstract_eval(data, indices, indptr, b, *, shape, transpose, backend):
+    del indices, indptr, backend
+    out_rows = shape[1] if transpose else shape[0]
+    return _out_aval((b, data), (out_rows,) + b.shape[1:], b.dtype)
+
+
+BSR_MATMUL = _define("bsr_matmul", _bsr_abstract_eval)
+
+
+def _bsr_transpose(ct, data, indices, indptr, b, *, shape, transpose, backend):
+    if ad.is_undefined_primal(indices) or ad.is_undefined_primal(indptr):
+        raise ValueError("sparse indices are not differentiable")
+    if type(ct) is ad.Zero:
+        return None, None, None, None
+    if ad.is_undefined_primal(b):
+        ct_b = BSR_MATMUL.bind(data, indices, indptr, ct, shape=shape,
+                               transpose=not transpose, backend=backend)
+        return None, None, None, ct_b
+    capacity, r, c = data.aval.shape
+    ct_data = _bsr_kernel.bsr_data_cotangent(
+        ct, indices, indptr, b, shape=shape, transpose=transpose, blocksize=(r, c),
+        capacity=capacity, dtype=data.aval.dtype,
+    )
+    return ct_data, None, None, None
+
+
+def _bsr_batch(args, dims, **params):
+    if any(d is not None for d in dims[:-1]):
+        return _vmap_reference(_bsr_kernel.bsr_matmul, args, dims, params)
+    return _fold_into_columns(BSR_MATMUL, args, dims[-1], params)
+
+
+ad.defjvp(
+    BSR_MATMUL,
+    lambda dd, data, i0, i1, b, **p: BSR_MATMUL.bind(dd, i0, i1, b, **p),
+    None,
+    None,
+    lambda db, data, i0, i1, b, **p: BSR_MATMUL.bind(data, i0, i1, db, **p),
+)
+ad.primitive_transposes[BSR_MATMUL] = _bsr_transpose
+batching.primitive_batchers[BSR_MATMUL] = _bsr_batch
+
+
+# -- SpGEMM numeric phase --------------------------------------------------------------
+def _spgemm_abstract_eval(a_data, b_data, a_slot, b_slot, seg, *, nnz, dtype, backend):
+    del a_slot, b_slot, seg, backend
+    return _out_aval((a_data, b_data), (nnz,), dtype)
+
+
+SPGEMM_NUMERIC = _define("spgemm_numeric", _spgemm_abstract_eval)
+
+
+def _spgemm_transpose(ct, a_data, b_data, a_slot, b_slot, seg, *, nnz, dtype, backend):
+    del nnz, dtype, backend
+    if any(ad.is_undefined_primal(x) for x in (a_slot, b_slot, seg)):
+        raise ValueError("the SpGEMM plan's index arrays are not differentiable")
+    if type(ct) is ad.Zero:
+        return None, None, None, None, None
+    if ad.is_undefined_primal(a_data):
+        ct_a = _spgemm_kernel.spgemm_operand_cotangent(
+            ct, b_data, a_slot, b_slot, seg, capacity=a_data.aval.shape[0],
+            dtype=a_data.aval.dtype)
+        return ct_a, None, None, None, None
+    ct_b = _spgemm_kernel.spgemm_operand_cotangent(
+        ct, a_data, b_slot, a_slot, seg, capacity=b_data.aval.shape[0],
+        dtype=b_data.aval.dtype)
+    return None, ct_b, None, None, None
+
+
+def _spgemm_batch(args, dims, **params):
+    return _vmap_reference(_spgemm_kernel.spgemm_numeric, args, dims, params)
+
+
+ad.defjvp(
+    SPGEMM_NUMERIC,
+    lambda da, a, b, *idx, **p: SPGEMM_NUMERIC.bind(da, b, *idx, **p),
+    lambda db, a, b, *idx, **p: SPGEMM_NUMERIC.bind(a, db, *idx, **p),
+    None,
+    None,
+    None,
+)
+ad.primitive_transposes[SPGEMM_NUMERIC] = _spgemm_transpose
+batching.primitive_batchers[SPGEMM_NUMERIC] = _spgemm_batch

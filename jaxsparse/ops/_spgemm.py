@@ -4,9 +4,10 @@
    every product ``A[i, k] * B[k, j]`` as a pair of slots ``(a_slot, b_slot)``, finds
    the output pattern (CSR, sorted, no duplicates) and the output slot ``seg`` of each
    product. The result is a small :class:`SpgemmPlan` pytree.
-2. ``spgemm_numeric(A, B, plan)`` is plain ``jnp``: two gathers, a product and one
-   sorted ``segment_sum``. It is jit-able and differentiable (forward and reverse, any
-   order) with respect to ``A.data`` and ``B.data``.
+2. ``spgemm_numeric(A, B, plan)`` binds the ``spgemm_numeric`` primitive (``_primitives``;
+   its "xla" kernel, ``_spgemm_kernel``, is two gathers, a product and one sorted
+   ``segment_sum``). It is jit-able, batches under ``vmap`` and is differentiable
+   (forward and reverse, any order) with respect to ``A.data`` and ``B.data``.
 
 ``spgemm(A, B)`` runs both when the index arrays are concrete. Under ``jit`` with traced
 indices it needs either ``plan=`` (computed outside) or a static capacity ``nse=``.
@@ -19,7 +20,6 @@ well defined.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +32,7 @@ from . import _dispatch
 from ._dtypes import result_dtype
 from ._operands import check_sparse
 from ._pattern import as_coo, host_coords, keys_to_compressed, structure_is_concrete
+from ._primitives import SPGEMM_NUMERIC
 from ._reference import accumulation_dtype
 from ._scan import prefix_sum
 
@@ -150,15 +151,6 @@ def _slot_data(A) -> jax.Array:
     return A.data if A.format in ("csr", "csc", "coo") else as_coo(A).data
 
 
-@_dispatch.register("spgemm_numeric", "xla")
-@functools.partial(jax.jit, static_argnames=("nnz", "dtype"))
-def _numeric_xla(a_data, b_data, a_slot, b_slot, seg, *, nnz, dtype):
-    acc = accumulation_dtype(dtype)
-    prod = a_data[a_slot].astype(acc) * b_data[b_slot].astype(acc)
-    out = jax.ops.segment_sum(prod, seg, num_segments=nnz, indices_are_sorted=True)
-    return out.astype(dtype)
-
-
 def spgemm_numeric(A, B, plan: SpgemmPlan, *, backend: str | None = None) -> CSR:
     """Numeric phase of ``A @ B`` on a precomputed pattern: jit-able, differentiable.
 
@@ -174,10 +166,10 @@ def spgemm_numeric(A, B, plan: SpgemmPlan, *, backend: str | None = None) -> CSR
     """
     _check_pair(A, B)
     _check_plan(A, B, plan)
-    impl = _dispatch.lookup("spgemm_numeric", _dispatch.pick("spgemm_numeric", backend))
+    backend = _dispatch.pick("spgemm_numeric", backend)
     dtype = result_dtype(A.dtype, B.dtype)
-    data = impl(_slot_data(A), _slot_data(B), plan.a_slot, plan.b_slot, plan.seg,
-                nnz=plan.nnz, dtype=np.dtype(dtype))
+    data = SPGEMM_NUMERIC.bind(_slot_data(A), _slot_data(B), plan.a_slot, plan.b_slot,
+                               plan.seg, nnz=plan.nnz, dtype=np.dtype(dtype), backend=backend)
     return CSR(data, plan.indices, plan.indptr, shape=plan.shape, has_sorted_indices=True,
                has_canonical_format=True)
 
