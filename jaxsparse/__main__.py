@@ -27,9 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--devices",
         type=int,
-        default=4,
-        help="devices to shard over (default 4; on a CPU-only machine that many simulated "
-        "CPU devices are made; 1 runs on one device)",
+        default=None,
+        help="devices to shard over (default: every accelerator, or one CPU device whose "
+        "native kernels use every core, measured faster than one simulated device per "
+        "core; N > 1 on a CPU-only machine simulates N CPU devices)",
     )
     demo.add_argument(
         "--float32",
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # A program's choice, before JAX's backends start: simulate devices on a CPU-only
     # machine (it changes nothing where accelerators are present: theirs come first).
-    if "JAX_NUM_CPU_DEVICES" not in os.environ:
+    if args.devices is not None and "JAX_NUM_CPU_DEVICES" not in os.environ:
         jax.config.update("jax_num_cpu_devices", max(args.devices, 1))
 
     # A program's choice, made before any array exists: the demo compares with SciPy's

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 
@@ -39,8 +40,15 @@ def test_run_prints_both_programs(n_devices):
     lines = [line.split()[0] for line in text.splitlines() if line.startswith("  ")]
     assert lines.count("SciPy") == 2 and lines.count("jaxsparse") == 2
     assert "power iteration" in text and "2-D Poisson" in text
+    assert len(re.findall(r"jaxsparse is \d+\.\d\dx (faster|slower) than SciPy", text)) == 2
+    assert "products on the native CPU kernels" in text or "'xla' backend" in text
     assert power.rel_diff < 1e-10 and power.details["eig_rel_diff"] < 1e-12
     assert cg.details["info"] == cg.details["scipy_info"] == 0 and cg.rel_diff < 1e-6
+
+
+def test_speed_verdict_says_faster_or_slower():
+    assert _demo.speed_verdict(2.0, 1.0) == "jaxsparse is 2.00x faster than SciPy"
+    assert _demo.speed_verdict(1.0, 4.0) == "jaxsparse is 4.00x slower than SciPy"
 
 
 def test_cli_help():

@@ -172,7 +172,7 @@ def test_native_matches_scipy_on_a_band():
     n = 5000
     offsets = [-7, -1, 0, 2, 9]
     lengths = [min(n + o, n + 3 - o, n) for o in offsets]
-    S = sps.diags_array([np.full(k, 1.0 + o) for k, o in zip(lengths, offsets)],
+    S = sps.diags_array([np.full(k, 1.0 + o) for k, o in zip(lengths, offsets, strict=True)],
                         offsets=offsets, shape=(n, n + 3))
     x = np.linspace(-1, 1, n + 3)
     y = np.linspace(2, 3, n)

@@ -1,7 +1,9 @@
 """Local (single-shard) sparse operations, one op per file."""
 
-from . import _reference  # noqa: F401  (registers the "xla" backend)
-from . import native  # noqa: F401  (registers the "native" backend where it is built)
+from . import (
+    _reference,  # noqa: F401  (registers the "xla" backend)
+    native,  # noqa: F401  (registers the "native" backend where it is built)
+)
 
 # Structure-changing products and elementwise arithmetic (two-phase: host plan + numeric).
 from ._elementwise import ElementwisePlan as ElementwisePlan

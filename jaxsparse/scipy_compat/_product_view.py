@@ -1,10 +1,12 @@
 """What a drop-in matrix multiplies by, built once and cached until it is mutated.
 
 - Large matrices, with a default mesh: a :class:`~jaxsparse.sharding.ShardedCSR`.
-- Large CSR/CSC matrices on one device: the same entries as COO with the row (or
-  column) id of every entry stored. The CSR kernel re-derives those ids from ``indptr``
-  on every call, which is over half of an SpMV on CPU. One int array of ``nnz`` is the
-  price; the values and the minor indices are shared, not copied.
+- Large CSR/CSC matrices on one device, where the products run on the "xla" backend:
+  the same entries as COO with the row (or column) id of every entry stored. That
+  kernel re-derives those ids from ``indptr`` on every call, which is over half of an
+  SpMV on CPU. One int array of ``nnz`` is the price; the values and the minor indices
+  are shared, not copied. The native CPU kernels walk ``indptr`` directly and move
+  fewer bytes than COO, so where they are used the core itself multiplies.
 - Everything else, and any traced matrix (under ``jit``): the core itself.
 """
 
@@ -14,6 +16,7 @@ import jax
 
 from ..formats import COO
 from ..formats._base import AbstractSparse
+from ..ops import _dispatch
 
 # Below this many entries the ids cost less than the extra compile a second format of
 # the same shape would take.
@@ -41,6 +44,6 @@ def build(core: AbstractSparse, mesh) -> AbstractSparse:
 
     if mesh is not None and core.nnz >= sharding.MIN_SHARDED_NNZ:
         return sharding.shard(core, mesh, mesh.axis_names[0])
-    if core.nnz >= MIN_COO_VIEW_NNZ:
+    if core.nnz >= MIN_COO_VIEW_NNZ and _dispatch.pick("csr_matmul") == "xla":
         return coo_view(core)
     return core
