@@ -19,8 +19,13 @@ test: $(VENV)/.stamp-test
 lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check jaxsparse tests benchmarks
 
+# Benchmarks at a moderate size (a few minutes on 2 cores): tables on stdout, JSON (and,
+# where matplotlib is installed, `pip install -e '.[plot]'`, figures) in $(BENCH_OUT).
+BENCH_OUT ?= /tmp/jaxsparse-bench
 bench: $(VENV)/.stamp-install
-	$(BIN)/python benchmarks/bench_spmv.py
+	$(BIN)/python benchmarks/bench_spmv.py --scale 0.1 --json $(BENCH_OUT)/spmv.json --plot $(BENCH_OUT)
+	$(BIN)/python benchmarks/bench_sddmm.py --json $(BENCH_OUT)/sddmm.json --plot $(BENCH_OUT)
+	$(BIN)/python benchmarks/bench_cg.py --repeats 3 --json $(BENCH_OUT)/cg.json --plot $(BENCH_OUT)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -50,7 +50,7 @@ setup(
             sources=SOURCES,
             depends=[str(p) for p in pathlib.Path("jaxsparse/ops/native/csrc").glob("*.h")],
             language="c++",
-            extra_compile_args=["-O3", "-std=c++17",
+            extra_compile_args=["-O3", "-std=c++17", "-march=native",
                                 "-Wno-attributes", "-Wno-return-type"],
         )
     ],

@@ -1,28 +1,48 @@
-"""SpMV timings: jaxsparse against SciPy and ``jax.experimental.sparse.BCSR``, one run.
+"""SpMV, ``A.T @ y`` and SpMM: jaxsparse, SciPy, ``jax.experimental.sparse`` and PETSc
+side by side, measured in one run.
 
-    python benchmarks/bench_spmv.py                 # n ~ 1e5 rows, float32 and float64
-    python benchmarks/bench_spmv.py --sizes 10000 1000000
-    python benchmarks/bench_spmv.py --quick         # a tiny run (what the test uses)
+    python benchmarks/bench_spmv.py                  # full size: banded n=2M (22M nnz),
+                                                     # Poisson 1400^2, random n=1M
+    python benchmarks/bench_spmv.py --scale 0.1      # a tenth of the rows
+    python benchmarks/bench_spmv.py --quick          # tiny (what the test runs)
+    python benchmarks/bench_spmv.py --op spmv --json /tmp/spmv.json --plot /tmp/plots
 
-Every timing is the median over ``--repeats`` calls after one warm-up call, each call
-``jax.block_until_ready(f(...))`` of a jitted product (SciPy's ``S @ x`` for SciPy).
-Ratios below 1 mean jaxsparse is faster. Results are checked against SciPy before timing.
+Matrices from ``_matrices.py`` (banded with 11 diagonals, 2-D 5-point Poisson, random
+with 10 per row) in float32, float64 and (for ``A @ x``) complex128. Columns:
+
+- ``scipy``: SciPy's CSR product, the reference of every ratio;
+- ``js-1t``: jaxsparse CSR on 1 device with ``JAXSPARSE_NUM_THREADS=1`` (a child process);
+- ``js``: jaxsparse CSR on 1 device, default threads;
+- ``js-2dev``: ``js.sharding.shard(A, mesh, axis="x")`` over 2 CPU devices, timed as
+  ``As @ xs`` on ``xs = As.shard_vector(x)`` (a child with ``JAX_NUM_CPU_DEVICES=2``);
+- ``js-dia``: the same matrix as ``js.DIA`` (banded and Poisson only);
+- ``bcsr``: ``jax.experimental.sparse.BCSR`` (no transpose there: n/a);
+- ``petsc-np1``, ``petsc-np2``: PETSc MPIAIJ under ``mpirun -n 1``/``-n 2``
+  (``_petsc_side.py``; the real build is float64 only).
+
+jaxsparse calls the public API with the default backend; the header says which backend
+that is (``_dispatch.pick("csr_matmul")``) in each process. Every time is the median of
+``--repeats`` calls after one warm-up call, jitted where JAX is involved, waited for with
+``jax.block_until_ready``; every result is checked against SciPy first. Three tables per
+operation: speed-up over SciPy (SciPy's time / the column's, > 1 is faster), times, and
+achieved GB/s beside the memory roofline (a NumPy copy's bandwidth measured in the same
+run; bytes are those of a CSR product with int32 indices, also for ``js-dia``, which
+moves fewer and so can pass the roofline).
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
-import time
-from collections.abc import Callable
 
-import jax
+import _common
 
-# A benchmark program (not library code) may set global configuration: float64 rows
-# need x64. Done before any array exists.
-jax.config.update("jax_enable_x64", True)
+CHILD = _common.setup_env()
 
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)  # a benchmark program may; float64 rows need it
+
+import _matrices  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse as sps  # noqa: E402
@@ -30,166 +50,248 @@ from jax.experimental import sparse as jsparse  # noqa: E402
 
 import jaxsparse as js  # noqa: E402
 
-COLUMNS = (
-    "matrix",
-    "dtype",
-    "n",
-    "nnz",
-    "scipy ms",
-    "jaxsparse ms",
-    "bcsr ms",
-    "jaxsparse/scipy",
-    "jaxsparse/bcsr",
-)
+OPS = {"spmv": "A @ x", "spmv_t": "A.T @ y", "spmm": "A @ X (16 columns)"}
+K = 16  # columns of X
+COLUMNS = ["js-1t", "js", "js-2dev", "js-dia", "bcsr", "petsc-np1", "petsc-np2"]
+LEAD = ["matrix", "dtype", "n", "nnz"]
+
+_mv = jax.jit(lambda A, v: A @ v)
+_mv_t = jax.jit(lambda A, v: js.ops.spmv(A, v, transpose=True))
+_sharded_mv_t = jax.jit(lambda A, v: A.T @ v)
 
 
-# -- matrices -------------------------------------------------------------------------
-def tridiagonal(n: int, rng: np.random.Generator) -> sps.csr_array:
-    return sps.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(n, n), format="csr")
-
-
-def poisson2d(n: int, rng: np.random.Generator) -> sps.csr_array:
-    k = max(2, round(n**0.5))
-    t = sps.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(k, k))
-    eye = sps.eye_array(k)
-    return (sps.kron(t, eye) + sps.kron(eye, t)).tocsr()
-
-
-def random_uniform(n: int, rng: np.random.Generator, per_row: int = 10) -> sps.csr_array:
-    return sps.random_array((n, n), density=min(1.0, per_row / n), format="csr", rng=rng)
-
-
-def power_law(n: int, rng: np.random.Generator, mean_per_row: int = 10) -> sps.csr_array:
-    """Row lengths drawn from a Pareto law (a few very long rows), columns uniform."""
-    lengths = np.minimum(n, (rng.pareto(1.5, n) + 1) * mean_per_row / 3).astype(np.int64)
-    rows = np.repeat(np.arange(n), lengths)
-    cols = rng.integers(0, n, rows.size)
-    S = sps.coo_array((rng.standard_normal(rows.size), (rows, cols)), shape=(n, n))
-    S = S.tocsr()
-    S.sum_duplicates()
-    return S
-
-
-MATRICES: dict[str, Callable[[int, np.random.Generator], sps.csr_array]] = {
-    "tridiagonal": tridiagonal,
-    "poisson2d": poisson2d,
-    "random": random_uniform,
-    "power_law": power_law,
-}
-
-
-# -- timing ---------------------------------------------------------------------------
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    jax.block_until_ready(fn())  # warm-up: compiles jitted functions
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
-
-
-def bench_one(name: str, S: sps.csr_array, dtype: np.dtype, repeats: int) -> dict:
-    S = S.astype(dtype)
-    n = S.shape[0]
-    x_host = np.random.default_rng(1).standard_normal(S.shape[1]).astype(dtype)
-    y_ref = S @ x_host
-
-    A = js.CSR.from_scipy(S)
-    B = jsparse.BCSR.from_scipy_sparse(S)
-    x = jnp.asarray(x_host)
-    js_matvec = jax.jit(lambda A, x: A @ x)
-    bcsr_matvec = jax.jit(lambda B, x: B @ x)
-
-    tol = 1e-4 if dtype == np.float32 else 1e-10
-    scale = np.abs(S) @ np.abs(x_host) + 1.0
-    for label, y in (("jaxsparse", js_matvec(A, x)), ("bcsr", bcsr_matvec(B, x))):
-        err = np.max(np.abs(np.asarray(y) - y_ref) / scale)
-        if not err < tol:
-            raise AssertionError(f"{label} SpMV differs from SciPy on {name}/{dtype}: {err:.2e}")
-
-    scipy_ms = median_ms(lambda: S @ x_host, repeats)
-    js_ms = median_ms(lambda: js_matvec(A, x), repeats)
-    bcsr_ms = median_ms(lambda: bcsr_matvec(B, x), repeats)
-    return {
-        "matrix": name,
-        "dtype": np.dtype(dtype).name,
-        "n": n,
-        "nnz": S.nnz,
-        "scipy ms": scipy_ms,
-        "jaxsparse ms": js_ms,
-        "bcsr ms": bcsr_ms,
-        "jaxsparse/scipy": js_ms / scipy_ms,
-        "jaxsparse/bcsr": js_ms / bcsr_ms,
-    }
-
-
-def format_table(rows: list[dict], columns: tuple[str, ...] = COLUMNS) -> str:
-    """Rows as an aligned text table: the first two columns left, the rest right."""
-
-    def cell(key, value):
-        if isinstance(value, float):
-            return f"{value:.3f}" if key.endswith("ms") else f"{value:.2f}"
-        return str(value)
-
-    cells = [[cell(k, r[k]) for k in columns] for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(columns)]
-    lines = [
-        "  ".join(
-            h.ljust(w) if i < 2 else h.rjust(w)
-            for i, (h, w) in enumerate(zip(columns, widths, strict=True))
-        )
-    ]
-    lines.append("  ".join("-" * w for w in widths))
-    for c in cells:
-        lines.append(
-            "  ".join(
-                v.ljust(w) if i < 2 else v.rjust(w)
-                for i, (v, w) in enumerate(zip(c, widths, strict=True))
-            )
-        )
-    return "\n".join(lines)
-
-
-def parse_args(
-    description: str, argv: list[str] | None, dtypes: list[str], repeats: int
-) -> argparse.Namespace:
-    """The options every benchmark table takes (sizes, dtypes, matrices, repeats, quick)."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument(
-        "--sizes", type=int, nargs="+", default=[100_000], help="numbers of rows (default: 100000)"
+def parse_args(argv):
+    p = _common.parser(__doc__.splitlines()[0], repeats=10)
+    p.add_argument("--scale", type=float, default=1.0, help="fraction of the full rows")
+    p.add_argument("--op", nargs="+", default=list(OPS), choices=list(OPS))
+    p.add_argument(
+        "--matrices", nargs="+", default=list(_matrices.NAMES), choices=list(_matrices.NAMES)
     )
-    parser.add_argument("--dtypes", nargs="+", default=dtypes)
-    parser.add_argument("--matrices", nargs="+", default=list(MATRICES), choices=list(MATRICES))
-    parser.add_argument("--repeats", type=int, default=repeats, help="timed calls per cell")
-    parser.add_argument(
-        "--quick", action="store_true", help="a tiny run: n=1000, 3 repeats (for tests)"
-    )
-    args = parser.parse_args(argv)
+    p.add_argument("--dtypes", nargs="+", default=["float32", "float64", "complex128"])
+    args = p.parse_args(argv)
     if args.quick:
-        args.sizes, args.repeats = [1000], 3
+        args.scale, args.repeats = 1e-3, 3
     return args
 
 
-def table_rows(args: argparse.Namespace, bench: Callable[..., dict]) -> list[dict]:
-    """``bench(name, S, dtype, repeats)`` for every size, matrix and dtype asked for."""
-    rows = []
-    for n in args.sizes:
-        for name in args.matrices:
-            S = MATRICES[name](n, np.random.default_rng(0))
-            for dtype in args.dtypes:
-                rows.append(bench(name, S, np.dtype(dtype), args.repeats))
-    return rows
+def applies(op: str, dtype: str) -> bool:
+    return op == "spmv" or np.dtype(dtype).kind != "c"
+
+
+def scipy_matrix(name: str, n: int, dtype: str) -> sps.csr_array:
+    indptr, indices, data = _matrices.build_rows(name, n, dtype=dtype)
+    return sps.csr_array((data, indices.astype(np.int32), indptr.astype(np.int32)), (n, n))
+
+
+def operands(n: int, dtype: str, spmm: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """``x`` (also the ``y`` of ``A.T @ y``) and, if ``spmm``, ``X`` with K columns."""
+    x = _matrices.vector(n, 1)
+    if np.dtype(dtype).kind == "c":
+        x = x + 1j * _matrices.vector(n, 2)
+    if not spmm:
+        return x.astype(dtype), None
+    X = np.stack([_matrices.vector(n, 1 + j) for j in range(K)], axis=1)
+    return x.astype(dtype), X.astype(dtype)
+
+
+def products(column: str, S, x, X) -> dict:
+    """op -> (call, to_host) for one column; ``call()`` returns the (device) result."""
+    if column == "scipy":
+        ST = S.T
+        return {
+            "spmv": (lambda: S @ x, None),
+            "spmv_t": (lambda: ST @ x, None),
+            "spmm": (lambda: S @ X, None),
+        }
+    xd, Xd = jnp.asarray(x), None if X is None else jnp.asarray(X)
+    if column in ("js", "js-1t", "js-dia"):
+        A = js.DIA.from_scipy(S) if column == "js-dia" else js.CSR.from_scipy(S)
+        return {
+            "spmv": (lambda: _mv(A, xd), None),
+            "spmv_t": (lambda: _mv_t(A, xd), None),
+            "spmm": (lambda: _mv(A, Xd), None),
+        }
+    if column == "bcsr":
+        B = jsparse.BCSR.from_scipy_sparse(S)
+        return {"spmv": (lambda: _mv(B, xd), None), "spmm": (lambda: _mv(B, Xd), None)}
+    if column == "js-2dev":
+        mesh = jax.make_mesh((2,), ("x",))
+        As = js.sharding.shard(js.CSR.from_scipy(S), mesh, axis="x")
+        xs, ys = As.shard_vector(x), As.shard_vector(x, side="rows")
+        Xs = None if X is None else As.shard_vector(X)
+        rows, cols = As.unshard_vector, lambda v: As.unshard_vector(v, side="cols")
+        return {
+            "spmv": (lambda: _mv(As, xs), rows),
+            "spmv_t": (lambda: _sharded_mv_t(As, ys), cols),
+            "spmm": (lambda: _mv(As, Xs), rows),
+        }
+    raise ValueError(column)
+
+
+def error(got, want) -> float:
+    return float(np.max(np.abs(np.asarray(got) - want)) / (np.max(np.abs(want)) + 1.0))
+
+
+def measure(columns, args, cells: _common.Cells) -> dict:
+    """Time ``columns`` for every matrix, dtype and op; return key -> (n, nnz, reference
+    norm) where key = (op, matrix, dtype)."""
+    info = {}
+    for name in args.matrices:
+        n = _matrices.rows_at_scale(name, args.scale)
+        for dtype in args.dtypes:
+            S = scipy_matrix(name, n, dtype)
+            ops = [op for op in args.op if applies(op, dtype)]
+            x, X = operands(n, dtype, "spmm" in ops)
+            want = {op: products("scipy", S, x, X)[op][0]() for op in ops}
+            tol = 1e-4 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-10
+            for op in ops:
+                info[(op, name, dtype)] = (n, S.nnz, float(np.linalg.norm(want[op])))
+            for column in columns:
+                if column == "js-dia" and name == "random":
+                    for op in ops:
+                        cells.put((op, name, dtype), column, mark="-")
+                    continue
+                _measure_column(column, S, x, X, ops, want, tol, args.repeats, cells, name)
+    return info
+
+
+def _measure_column(column, S, x, X, ops, want, tol, repeats, cells, name):
+    dtype = S.dtype.name
+    try:
+        calls = products(column, S, x, X)
+    except Exception as e:  # a failing column must not stop the others
+        for op in ops:
+            cells.put((op, name, dtype), column, mark="error")
+        cells.note(f"{column} {name} {dtype}: {type(e).__name__}: {str(e)[:200]}")
+        return
+    for op in ops:
+        key = (op, name, dtype)
+        if op not in calls:
+            cells.put(key, column, mark="n/a")
+            cells.note(f"{column}: jax.experimental.sparse.BCSR has no transpose")
+            continue
+        call, to_host = calls[op]
+        try:
+            got = call()
+            got = to_host(got) if to_host else got
+            if error(got, want[op]) > tol:
+                cells.put(key, column, mark="wrong")
+                cells.note(
+                    f"{column} {op} {name} {dtype}: differs from SciPy by "
+                    f"{error(got, want[op]):.1e}"
+                )
+                continue
+            cells.put(key, column, _common.median_ms(call, repeats))
+        except Exception as e:
+            cells.put(key, column, mark="error")
+            cells.note(f"{column} {op} {name} {dtype}: {type(e).__name__}: {str(e)[:200]}")
+
+
+def child_argv(args) -> list[str]:
+    return [
+        "--scale",
+        repr(args.scale),
+        "--repeats",
+        str(args.repeats),
+        "--op",
+        *args.op,
+        "--matrices",
+        *args.matrices,
+        "--dtypes",
+        *args.dtypes,
+    ]
+
+
+def run_petsc(args, cells: _common.Cells, info: dict) -> None:
+    f64 = [m for m in args.matrices if "float64" in args.dtypes]
+    ns = [str(_matrices.rows_at_scale(m, args.scale)) for m in f64]
+    side = [
+        "--matrix",
+        *f64,
+        "--n",
+        *ns,
+        "--op",
+        *args.op,
+        "--repeats",
+        str(args.repeats),
+        "--k",
+        str(K),
+    ]
+    timeout = max(300.0, 3600.0 * args.scale)
+    _common.petsc_cells(cells, info, side, timeout, args.no_petsc, tol=1e-8)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(__doc__.splitlines()[0], argv, ["float32", "float64"], 20)
-    print(
-        f"SpMV, JAX {jax.__version__} on {jax.devices()[0].platform} "
-        f"({len(jax.devices())} device(s), jaxsparse uses one), "
-        f"median of {args.repeats} after one warm-up"
+    args = parse_args(argv)
+    cells = _common.Cells()
+    if CHILD:
+        measure(_common.CHILD_COLUMNS[CHILD], args, cells)
+        _common.report_cells(cells)
+        return 0
+
+    backends = {"js": _common.backend_in_use(), "js-dia": _common.backend_in_use("dia_matmul")}
+    bandwidth = _common.copy_bandwidth(32 if args.quick else 400)
+    _common.run_children(
+        "bench_spmv.py",
+        child_argv(args),
+        max(300.0, 3600.0 * args.scale),
+        cells,
+        backends,
+        args.no_children,
     )
-    print(format_table(table_rows(args, bench_one)))
+    # One process at a time holds the big matrices: the children, then this process's
+    # own columns, then PETSc.
+    info = measure(["scipy", "js", "js-dia", "bcsr"], args, cells)
+    run_petsc(args, cells, info)
+
+    print(
+        f"{_common.machine()}\nscale {args.scale:g}; median of {args.repeats} after one warm-up\n"
+        f"jaxsparse backend per column: {backends}\ncopy bandwidth {bandwidth:.1f} GB/s"
+    )
+    payload = {
+        "benchmark": "spmv",
+        "jax": jax.__version__,
+        "backends": backends,
+        "copy_gbps": bandwidth,
+        "scale": args.scale,
+        "repeats": args.repeats,
+        "columns": ["scipy", *COLUMNS],
+        "rows": [],
+        "notes": cells.notes,
+    }
+    for op in args.op:
+        rows = [(k, [k[1], k[2], v[0], v[1]]) for k, v in info.items() if k[0] == op]
+        nbytes = {
+            k: _matrices.csr_bytes(
+                head[3], head[2], head[2], np.dtype(k[2]).itemsize, K if op == "spmm" else 1
+            )
+            for k, head in rows
+        }
+        for table in _common.result_tables(cells, rows, LEAD, COLUMNS, OPS[op], bandwidth, nbytes):
+            print("\n" + table)
+        for k, head in rows:
+            payload["rows"].append(
+                _common.json_row(
+                    cells,
+                    k,
+                    COLUMNS,
+                    op=op,
+                    matrix=k[1],
+                    dtype=k[2],
+                    n=head[2],
+                    nnz=head[3],
+                    bytes=nbytes[k],
+                    roofline_ms=nbytes[k] / bandwidth / 1e6,
+                )
+            )
+    print()
+    for note in cells.notes:
+        print(f"note: {note}")
+    _common.write_json(args.json, payload)
+    if args.plot and _common.have_matplotlib():
+        import _plots
+
+        _plots.spmv_figures(payload, args.plot, OPS)
     return 0
 
 

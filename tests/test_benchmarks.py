@@ -1,60 +1,140 @@
-"""The SpMV and triangular-solve benchmarks run and print their tables (timings are never
-asserted)."""
+"""The benchmarks run in their ``--quick`` mode and print tables that parse, with every
+result checked (a cell is a positive number or a known mark, never "wrong" or "error").
+Timings are never asserted."""
 
 from __future__ import annotations
 
+import json
 import pathlib
+import re
 import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-COLUMNS = [
-    "matrix",
-    "dtype",
-    "n",
-    "nnz",
-    "scipy ms",
-    "jaxsparse ms",
-    "bcsr ms",
-    "jaxsparse/scipy",
-    "jaxsparse/bcsr",
-]
+MATRICES = ("banded", "poisson2d", "random")
+SPMV_COLUMNS = ["js-1t", "js", "js-2dev", "js-dia", "bcsr", "petsc-np1", "petsc-np2"]
+PETSC = ("petsc-np1", "petsc-np2")
+MARKS = {"n/a", "-", "not installed"}  # what a cell may say instead of a number
 
 
-def _quick_table(script: str, columns: list[str]) -> list[list[str]]:
-    """Run ``benchmarks/<script> --quick``; check its header and return the table's rows."""
+def _run(script: str, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", *args],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=ROOT,
     )
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("matrix"))
-    cols = [c for c in lines[header].split("  ") if c.strip()]
-    assert [c.strip() for c in cols] == columns
-    assert set(lines[header + 1]) <= {"-", " "}
-    return [line.split() for line in lines[header + 2 :]]
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
 
 
-def test_bench_spmv_quick_table():
-    rows = _quick_table("bench_spmv.py", COLUMNS)
-    assert [(r[0], r[1]) for r in rows] == [
-        (m, d)
-        for m in ("tridiagonal", "poisson2d", "random", "power_law")
-        for d in ("float32", "float64")
+def _tables(stdout: str) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Every table as (title, header, rows): a title line, a header starting with
+    "matrix", a line of dashes, then rows up to a blank line; cells are split at runs of
+    two or more spaces (a cell such as "not installed" holds one)."""
+    lines = stdout.splitlines()
+    tables = []
+    for i, line in enumerate(lines):
+        if not line.startswith("matrix"):
+            continue
+        assert set(lines[i + 1]) <= {"-", " "}, lines[i + 1]
+        header = re.split(r"\s{2,}", line.strip())
+        rows = []
+        for row in lines[i + 2 :]:
+            if not row.strip() or row.startswith("note:"):
+                break
+            rows.append(re.split(r"\s{2,}", row.strip()))
+            assert len(rows[-1]) == len(header), (header, row)
+        tables.append((lines[i - 1], header, rows))
+    return tables
+
+
+def _check_cells(header, rows, first_value: int) -> None:
+    for row in rows:
+        int(row[2]), int(row[3])  # n and nnz are integers
+        for name, cell in zip(header[first_value:], row[first_value:], strict=True):
+            if cell in MARKS:
+                continue
+            assert float(cell) > 0, (name, row)
+
+
+def test_bench_spmv_quick_tables(tmp_path):
+    out = _run("bench_spmv.py", "--json", str(tmp_path / "spmv.json"))
+    tables = _tables(out)
+    ops = ["A @ x", "A.T @ y", "A @ X (16 columns)"]
+    assert len(tables) == 3 * len(ops)
+    lead = ["matrix", "dtype", "n", "nnz"]
+    headers = [  # speed-up, times, GB/s
+        [*lead, "scipy-ms", *SPMV_COLUMNS],
+        [*lead, "scipy", *SPMV_COLUMNS],
+        [*lead, "MB", "roofline-ms", "scipy", *SPMV_COLUMNS],
     ]
-    for r in rows:
-        assert len(r) == len(COLUMNS)
-        int(r[2]), int(r[3])  # n and nnz are integers
-        assert all(float(v) > 0 for v in r[4:])  # times and ratios are positive numbers
+    for t, (title, header, rows) in enumerate(tables):
+        op = ops[t // 3]
+        assert title.startswith(op + ":")
+        assert header == headers[t % 3]
+        dtypes = ("float32", "float64", "complex128") if op == "A @ x" else ("float32", "float64")
+        assert [(r[0], r[1]) for r in rows] == [(m, d) for m in MATRICES for d in dtypes]
+        _check_cells(header, rows, 4)
+        for row in rows:
+            cell = dict(zip(header, row, strict=True))
+            assert (cell["js-dia"] == "-") == (row[0] == "random")
+            assert (cell["bcsr"] == "n/a") == (op == "A.T @ y")
+            for column in PETSC:
+                if row[1] != "float64":
+                    assert cell[column] in ("n/a", "not installed")
+                else:
+                    assert cell[column] == "not installed" or float(cell[column]) > 0
+    payload = json.loads((tmp_path / "spmv.json").read_text())
+    assert payload["benchmark"] == "spmv" and payload["copy_gbps"] > 0
+    assert set(payload["backends"]) == {"js", "js-dia", "js-1t", "js-2dev"}
+    assert len(payload["rows"]) == 9 + 6 + 6
+
+
+def test_bench_cg_quick_tables():
+    tables = _tables(_run("bench_cg.py"))
+    assert len(tables) == 4
+    columns = ["js-1t", "js", "js-2dev", "jax-bcsr", "petsc-np1", "petsc-np2"]
+    lead = ["matrix", "dtype", "n", "nnz", "iters"]
+    headers = [
+        [*lead, "scipy-ms", *columns],
+        [*lead, "scipy", *columns],
+        [*lead, "MB", "roofline-ms", "scipy", *columns],
+    ]
+    for (_, header, rows), expected in zip(tables[:3], headers, strict=True):
+        assert header == expected
+        assert [(r[0], r[1]) for r in rows] == [("poisson2d", "float64"), ("poisson2d", "float32")]
+        _check_cells(header, rows, 5)
+    _, header, rows = tables[3]
+    assert header == ["matrix", "dtype", "n", "nnz", "case", "scipy-us", "jaxsparse-us", "speedup"]
+    assert [r[4] for r in rows] == ["A@x-dropin", "A@x-jit", "cg-iter-jit", "cg-iter-dropin"]
+    _check_cells(header, rows, 5)
+
+
+def test_bench_sddmm_quick_tables(tmp_path):
+    out = _run("bench_sddmm.py", "--plot", str(tmp_path))
+    tables = _tables(out)
+    columns = ["js", "dense-mask", "bcoo-sampled"]
+    lead = ["matrix", "dtype", "n", "nnz", "k"]
+    assert [h for _, h, _ in tables] == [[*lead, "scipy-ms", *columns], [*lead, "scipy", *columns]]
+    for _, header, rows in tables:
+        assert [(r[0], r[1]) for r in rows] == [("random", "float32")]
+        _check_cells(header, rows, 5)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "note: plots skipped, matplotlib is not installed" in out
+    else:
+        assert (tmp_path / "sddmm_speedup.png").is_file()
 
 
 def test_bench_triangular_quick_table():
     columns = ["matrix", "dtype", "n", "nnz", "scipy ms", "jaxsparse ms", "jaxsparse/scipy"]
-    rows = _quick_table("bench_triangular.py", columns)
+    lines = _run("bench_triangular.py").splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("matrix"))
+    assert re.split(r"\s{2,}", lines[header].strip()) == columns
+    rows = [line.split() for line in lines[header + 2 :]]
     assert [r[0] for r in rows] == ["tridiagonal", "poisson2d", "random", "power_law"]
     for r in rows:
         assert len(r) == len(columns)

@@ -55,3 +55,10 @@ def test_unknown_or_missing_backend_raises():
         _dispatch.pick("csr_matmul", "pallas")
     with pytest.raises(ValueError, match="backend must be one of"):
         _dispatch.register("csr_matmul", "triton")
+
+
+def test_dia_prefers_the_fused_xla_kernel_on_cpu():
+    """A measured per-op exception: XLA's fused shifted-slice DIA loop beats native."""
+    assert _dispatch.pick("dia_matmul") == "xla"
+    assert _dispatch.pick("dia_matmul", "native") == "native" or (
+        "native" not in _dispatch.available("dia_matmul"))

@@ -67,6 +67,10 @@ def identity() -> Partial:
     return Partial(_identity)
 
 
+def is_identity(op: Partial) -> bool:
+    return getattr(op, "func", None) is _identity
+
+
 def is_callable_operator(op: Partial) -> bool:
     """Whether ``op`` wraps a user's function (rather than a matrix we multiply by)."""
     if op.func is _transpose_apply:
@@ -106,11 +110,16 @@ def vdot(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.sum(a * b)
 
 
+def squared_norm(a: jax.Array) -> jax.Array:
+    """``norm(a) ** 2`` as a sum of products (see :func:`vdot`); real-valued."""
+    if jnp.iscomplexobj(a):
+        return jnp.sum(jnp.real(a) ** 2 + jnp.imag(a) ** 2)
+    return jnp.sum(a * a)
+
+
 def norm(a: jax.Array) -> jax.Array:
     """Euclidean norm as a sum of products (see :func:`vdot`); real-valued."""
-    if jnp.iscomplexobj(a):
-        return jnp.sqrt(jnp.sum(jnp.real(a) ** 2 + jnp.imag(a) ** 2))
-    return jnp.sqrt(jnp.sum(a * a))
+    return jnp.sqrt(squared_norm(a))
 
 
 # -- operators with an adjoint, LinearOperators, and host (NumPy) matvecs ------------------

@@ -9,6 +9,8 @@ Follows the paper's image partitions (§3-4 of reference/legate-sparse-sc23.txt)
   owned product can overlap the halo exchange. The halo moves as ``ppermute`` rounds
   (one per non-empty neighbour shift), one ``all_to_all`` when the pattern is scattered,
   or an ``all_gather`` when the halo is most of x.
+- the owned block's local layout: diagonals (DIA) when every shard's owned block moves
+  fewer bytes that way (banded and stencil matrices), else CSR. The halo block is CSR.
 """
 
 from __future__ import annotations
@@ -18,10 +20,19 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sps
 
+from ..formats import _structure
 from . import _partition
 from ._layout import Layout, bucket
 
 HALO_METHODS = ("auto", "ppermute", "all_to_all", "all_gather")
+LOCAL_FORMATS = ("auto", "csr", "dia")
+
+# ``local_format="dia"`` stores n_diags values per row of every shard whatever its nnz.
+# 64 covers the common stencils (2-D 5x5 and 3-D 27-point: 25 and 27 diagonals, with
+# room for higher order) while bounding what forcing can cost: a scattered row with 64
+# distinct diagonals may hold a handful of entries and would grow ~10x. Beyond it
+# "dia" is refused unless diagonals move fewer bytes anyway (when "auto" picks them).
+MAX_FORCED_DIAGONALS = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +72,8 @@ class ShardingPlan:
     own_capacity: int
     halo_capacity: int
     permuted: bool
+    local_format: str = "csr"  # the owned blocks' layout: "csr" or "dia"
+    own_diagonals: int = 0  # "dia": diagonals per shard (padded to a common count)
 
     @property
     def n_shards(self) -> int:
@@ -98,7 +111,9 @@ class ShardingPlan:
             f"ShardingPlan(shape={self.shape}, shards={self.n_shards}, "
             f"block={self.rows.block}, nnz_imbalance={self.nnz_imbalance:.3f}, "
             f"halo={self.halo.method} rounds={self.halo.shifts} sizes={self.halo.sizes}, "
-            f"permuted={self.permuted})"
+            f"permuted={self.permuted}, local_format={self.local_format!r}"
+            + (f" ({self.own_diagonals} diagonals)" if self.local_format == "dia" else "")
+            + ")"
         )
 
 
@@ -108,6 +123,62 @@ class LocalBlocks:
 
     own: tuple[np.ndarray, np.ndarray, np.ndarray]  # data, indices, indptr
     halo: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class DiaBlocks:
+    """The owned blocks as diagonals (host arrays stacked on a leading shard axis).
+
+    ``offsets[s]`` lists shard ``s``'s diagonals, padded to the common count with
+    ``n_cols`` (a diagonal wholly outside the block, whose data is 0). ``slot[s, p]``:
+    where CSR slot ``p`` of the owned block lands in the flattened ``data[s]``
+    (``n_diags * n_cols`` for capacity padding), see ``formats._structure``.
+    """
+
+    data: np.ndarray  # (D, n_diags, n_cols)
+    offsets: np.ndarray  # (D, n_diags)
+    slot: np.ndarray  # (D, own capacity)
+
+
+def local_layout(plan: ShardingPlan, blocks: LocalBlocks, request: str, dtype, index_dtype
+                 ) -> tuple[ShardingPlan, DiaBlocks | None]:
+    """Choose the owned blocks' layout (``request``: "auto", "csr" or "dia").
+
+    "auto" holds them as diagonals when *every* shard's block moves fewer bytes that way
+    with the common diagonal count (all shards run one static program). Returns the plan
+    with ``local_format`` set and, for "dia", the blocks as diagonals.
+    """
+    if request not in LOCAL_FORMATS:
+        raise ValueError(f"local_format must be one of {LOCAL_FORMATS}, got {request!r}")
+    if request == "csr":
+        return plan, None
+    own_d, own_i, own_p = blocks.own
+    shape = (plan.rows.block, plan.cols.block)
+    per_shard = [_structure.diagonals(own_p[s], own_i[s]) for s in range(plan.n_shards)]
+    count = max((d.size for d in per_shard), default=0)
+    nnz = own_p[:, -1]
+    pays = count > 0 and all(
+        _structure.diagonals_pay(count, int(k), shape, dtype, index_dtype) for k in nnz)
+    if request == "auto" and not pays:
+        return plan, None
+    if request == "dia" and not pays and count > MAX_FORCED_DIAGONALS:
+        worst = int(np.argmax([d.size for d in per_shard]))
+        raise ValueError(
+            f"local_format='dia': shard {worst}'s owned block touches {count} diagonals, "
+            f"more than {MAX_FORCED_DIAGONALS}, and diagonals would move more bytes than "
+            "CSR there; use local_format='auto' or 'csr'"
+        )
+    count = max(count, 1)
+    n_cols = plan.cols.block
+    offsets = np.full((plan.n_shards, count), n_cols, dtype=np.int64)  # padding: off-block
+    data = np.zeros((plan.n_shards, count, n_cols), dtype=own_d.dtype)
+    slot = np.zeros(own_i.shape, dtype=np.int64)
+    for s, diags in enumerate(per_shard):
+        offsets[s, : diags.size] = diags
+        data[s], slot[s] = _structure.dia_from_csr(own_d[s], own_p[s], own_i[s], shape,
+                                                   offsets[s])
+    plan = dataclasses.replace(plan, local_format="dia", own_diagonals=count)
+    return plan, DiaBlocks(data, offsets, slot)
 
 
 def make_plan(S: sps.csr_array, n_shards: int, axis: str, *, halo: str = "auto",

@@ -11,7 +11,7 @@ from jax.sharding import PartitionSpec as P
 
 from ..formats._base import AbstractSparse
 from ..formats._index import index_dtype
-from ._plan import HALO_METHODS, ShardingPlan, make_plan
+from ._plan import HALO_METHODS, LOCAL_FORMATS, ShardingPlan, local_layout, make_plan
 from ._sharded import PlanKey, ShardedCSR
 
 
@@ -40,16 +40,17 @@ def _axis_size(mesh: jax.sharding.Mesh, axis: str) -> int:
 
 
 def plan(A, mesh: jax.sharding.Mesh, axis: str = "x", *, halo: str = "auto",
-         like: ShardedCSR | None = None) -> ShardingPlan:
+         like: ShardedCSR | None = None, local_format: str = "auto") -> ShardingPlan:
     """The static sharding plan of ``A`` over ``mesh[axis]`` (computed on the host).
 
-    Reports ``nnz_per_shard``, ``nnz_imbalance``, the halo method, rounds and volume.
+    Reports ``nnz_per_shard``, ``nnz_imbalance``, the halo method, rounds and volume,
+    and the owned blocks' ``local_format``.
     """
-    return shard(A, mesh, axis, halo=halo, like=like).plan
+    return shard(A, mesh, axis, halo=halo, like=like, local_format=local_format).plan
 
 
 def shard(A, mesh: jax.sharding.Mesh, axis: str = "x", *, halo: str = "auto",
-          like: ShardedCSR | None = None) -> ShardedCSR:
+          like: ShardedCSR | None = None, local_format: str = "auto") -> ShardedCSR:
     """Split ``A`` by rows over ``mesh[axis]``: a :class:`ShardedCSR`.
 
     Args:
@@ -58,6 +59,12 @@ def shard(A, mesh: jax.sharding.Mesh, axis: str = "x", *, halo: str = "auto",
         axis: the mesh axis the rows are split over.
         halo: "auto" (default), "ppermute", "all_to_all" or "all_gather".
         like: reuse another sharded matrix's vector layout so the two compose.
+        local_format: the owned-columns blocks' layout. "auto" (default): diagonals
+            (DIA) when every shard's block moves fewer bytes that way (banded and
+            stencil matrices; see ``jaxsparse.formats._structure``), else CSR. "csr"
+            or "dia" force one; "dia" is refused for a block of more than
+            ``MAX_FORCED_DIAGONALS`` (64) diagonals where CSR moves fewer bytes.
+            ``As.plan.local_format`` says which was chosen.
 
     Example:
         >>> mesh = jax.make_mesh((4,), ("x",))
@@ -66,6 +73,8 @@ def shard(A, mesh: jax.sharding.Mesh, axis: str = "x", *, halo: str = "auto",
     """
     if halo not in HALO_METHODS:
         raise ValueError(f"halo must be one of {HALO_METHODS}, got {halo!r}")
+    if local_format not in LOCAL_FORMATS:
+        raise ValueError(f"local_format must be one of {LOCAL_FORMATS}, got {local_format!r}")
     D = _axis_size(mesh, axis)
     S = _canonical_scipy(A)
     if like is not None:
@@ -79,6 +88,9 @@ def shard(A, mesh: jax.sharding.Mesh, axis: str = "x", *, halo: str = "auto",
     ext = max(the_plan.rows.block, the_plan.cols.block, the_plan.halo.width + 1,
               the_plan.own_capacity, the_plan.halo_capacity, *S.shape)
     idx = index_dtype(ext)
+    the_plan, dia = local_layout(the_plan, blocks, local_format, dtype, idx)
+    if dia is not None:  # slot ids run to n_diags * n_cols (the dump slot)
+        idx = index_dtype(ext, dia.data.shape[1] * dia.data.shape[2])
     sharding = NamedSharding(mesh, P(axis))
 
     def put(a, dt):
@@ -87,9 +99,12 @@ def shard(A, mesh: jax.sharding.Mesh, axis: str = "x", *, halo: str = "auto",
     own_d, own_i, own_p = blocks.own
     halo_d, halo_i, halo_p = blocks.halo
     return ShardedCSR(
-        own_data=put(own_d, dtype), own_indices=put(own_i, idx), own_indptr=put(own_p, idx),
+        own_data=put(own_d if dia is None else dia.data, dtype),
+        own_indices=put(own_i, idx), own_indptr=put(own_p, idx),
         halo_data=put(halo_d, dtype), halo_indices=put(halo_i, idx),
         halo_indptr=put(halo_p, idx), send=put(the_plan.halo.send, idx),
         row_index=put(the_plan.rows.index, idx), col_index=put(the_plan.cols.index, idx),
+        own_offsets=None if dia is None else put(dia.offsets, idx),
+        own_slot=None if dia is None else put(dia.slot, idx),
         key=PlanKey(the_plan, mesh),
     )

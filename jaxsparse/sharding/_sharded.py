@@ -5,6 +5,13 @@ owned-columns block and the halo-columns block of every shard (CSR triples), the
 send lists, and the global index held by each vector slot. Static: the plan, whose
 equality and hash use only its small key (sizes rounded up to buckets), so similar
 matrices reuse compiled programs.
+
+The owned block has a local layout (``plan.local_format``): CSR, or diagonals for banded
+and stencil blocks (fewer bytes per product; see ``formats._structure``). With
+diagonals, ``own_data`` holds ``(D, n_diags, n_cols)`` DIA data, ``own_offsets`` the
+diagonals and ``own_slot`` where each CSR slot's value lives in it; ``own_indices`` and
+``own_indptr`` still describe the CSR pattern. ``vals``/``with_values`` speak CSR slot
+order in both layouts, so code that swaps values never depends on the layout.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from .._pytree import register_pytree_dataclass
 from ..formats._index import index_dtype
 from ..ops import _dispatch
 from ..ops._dtypes import as_dense, result_dtype
-from ..ops._primitives import CSR_KERNELS
+from ..ops._primitives import CSR_KERNELS, DIA_MATMUL
 from ._collectives import exchange
 from ._plan import ShardingPlan
 
@@ -40,7 +47,7 @@ class PlanKey:
         p = self.plan
         return (p.shape, p.axis, p.n_shards, p.rows.block, p.cols.block, p.own_capacity,
                 p.halo_capacity, p.halo.method, p.halo.shifts, p.halo.sizes, p.halo.width,
-                p.rows is p.cols, self.mesh)
+                p.rows is p.cols, p.local_format, p.own_diagonals, self.mesh)
 
     def __eq__(self, other):
         return isinstance(other, PlanKey) and self._key() == other._key()
@@ -57,6 +64,9 @@ class ShardedCSR:
     ``As @ xs`` for a vector in the plan's layout (``As.shard_vector(x)``) returns a
     vector with the same sharding and layout, moving only the halo: iterative solvers
     never reshard. A plain length-``n`` vector works too and comes back length ``n``.
+
+    The owned blocks are CSR or diagonals (``plan.local_format``, chosen by bytes moved
+    when sharding); ``own_data`` holds them in that layout, ``vals`` in CSR slot order.
     """
 
     own_data: jax.Array
@@ -68,6 +78,8 @@ class ShardedCSR:
     send: jax.Array
     row_index: jax.Array
     col_index: jax.Array
+    own_offsets: jax.Array | None  # "dia" layout: (D, n_diags) diagonals; else None
+    own_slot: jax.Array | None  # "dia": CSR slot -> flat position in own_data[s]; else None
     key: PlanKey = dataclasses.field(metadata=_static)
 
     # -- facts ---------------------------------------------------------------------------
@@ -96,27 +108,53 @@ class ShardedCSR:
         return 2
 
     @property
+    def local_format(self) -> str:
+        """The owned blocks' layout: "csr" or "dia" (diagonals)."""
+        return self.plan.local_format
+
+    @property
     def vals(self) -> tuple[jax.Array, jax.Array]:
-        """The values, as ``(owned, halo)`` stacked blocks (see :meth:`with_values`)."""
-        return self.own_data, self.halo_data
+        """The values, as ``(owned, halo)`` stacked blocks in CSR slot order: shapes
+        ``(D, own_capacity)`` and ``(D, halo_capacity)``, the order of ``own_indices`` /
+        ``halo_indices``, whatever the local layout (see :meth:`with_values`). With
+        diagonals the owned values are read out of the DIA data (a gather)."""
+        if self.own_slot is None:
+            return self.own_data, self.halo_data
+        return _dia_values(self.key)(self.own_data, self.own_slot), self.halo_data
 
     def __repr__(self) -> str:
-        return f"ShardedCSR(shape={self.shape}, dtype={self.dtype}, plan={self.plan!r})"
+        return (f"ShardedCSR(shape={self.shape}, dtype={self.dtype}, "
+                f"local_format={self.local_format!r}, plan={self.plan!r})")
 
     __array_ufunc__ = None
 
     def with_values(self, vals) -> ShardedCSR:
-        """The same pattern with new values ``(owned, halo)``; traceable."""
+        """The same pattern with new values ``(owned, halo)`` in CSR slot order (the
+        shapes and order of :attr:`vals`, in either local layout); traceable. With
+        diagonals the owned values are moved into the DIA data (a scatter) here, once,
+        not in every product."""
         own, halo = vals
-        if own.shape != self.own_data.shape or halo.shape != self.halo_data.shape:
+        own_shape = self.own_indices.shape
+        if own.shape != own_shape or halo.shape != self.halo_data.shape:
             raise ValueError(
-                f"vals must be (owned, halo) of shapes {self.own_data.shape} and "
+                f"vals must be (owned, halo) of shapes {own_shape} and "
                 f"{self.halo_data.shape}, got {own.shape} and {halo.shape}"
             )
+        if self.own_slot is not None:
+            own = _to_dia(self.key)(_on_mesh(self, own), self.own_slot)
         return dataclasses.replace(self, own_data=own, halo_data=halo)
 
+    def _with_local_values(self, own, halo) -> ShardedCSR:
+        """New values already in the local layout (``own`` shaped like ``own_data``)."""
+        return dataclasses.replace(self, own_data=own, halo_data=halo)
+
+    def _map_values(self, fn) -> ShardedCSR:
+        """``fn`` on every value. In the DIA layout ``fn`` also meets the zeros that pad
+        the band, so only maps that send 0 to 0 exactly belong here."""
+        return self._with_local_values(fn(self.own_data), fn(self.halo_data))
+
     def astype(self, dtype) -> ShardedCSR:
-        return self.with_values((self.own_data.astype(dtype), self.halo_data.astype(dtype)))
+        return self._map_values(lambda v: v.astype(dtype))
 
     # -- vectors ---------------------------------------------------------------------------
     def _vector_sharding(self, ndim: int) -> NamedSharding:
@@ -160,7 +198,7 @@ class ShardedCSR:
         return matmul(self, x)
 
     def __rmatmul__(self, x):
-        return matmul(self.T, as_dense(x, "x").T).T
+        return matmul_transposed(self, as_dense(x, "x").T).T
 
     @property
     def T(self) -> TransposedShardedCSR:
@@ -178,18 +216,22 @@ class ShardedCSR:
 
         return diagonal(self)
 
+    # ``* s`` and ``/ s`` go through ``vals`` (the stored entries only): an ``inf`` or
+    # ``nan`` scalar must not turn the zeros that pad a band into NaNs.
     def __mul__(self, scalar):
         _require_scalar(scalar, "*")
-        return self.with_values((self.own_data * scalar, self.halo_data * scalar))
+        own, halo = self.vals
+        return self.with_values((own * scalar, halo * scalar))
 
     __rmul__ = __mul__
 
     def __truediv__(self, scalar):
         _require_scalar(scalar, "/")
-        return self.with_values((self.own_data / scalar, self.halo_data / scalar))
+        own, halo = self.vals
+        return self.with_values((own / scalar, halo / scalar))
 
     def __neg__(self):
-        return self.with_values((-self.own_data, -self.halo_data))
+        return self._map_values(jnp.negative)
 
     def __add__(self, other):
         return _same_pattern_op(self, other, jnp.add, "+")
@@ -230,7 +272,10 @@ def _same_pattern_op(a: ShardedCSR, b, fn, op: str) -> ShardedCSR:
             f"ShardedCSR {op} needs the same sparsity pattern on both sides (build both "
             "with shard(..., like=) from matrices of one pattern); patterns differ here"
         )
-    return a.with_values((fn(a.own_data, b.own_data), fn(a.halo_data, b.halo_data)))
+    if a.local_format == b.local_format and _same_leaves(a, b, ("own_offsets",)):
+        return a._with_local_values(fn(a.own_data, b.own_data), fn(a.halo_data, b.halo_data))
+    (a_own, a_halo), (b_own, b_halo) = a.vals, b.vals  # layouts differ: meet in CSR order
+    return a.with_values((fn(a_own, b_own), fn(a_halo, b_halo)))
 
 
 def _same_leaves(a, b, names) -> bool:
@@ -238,6 +283,8 @@ def _same_leaves(a, b, names) -> bool:
         x, y = getattr(a, name), getattr(b, name)
         if x is y:
             continue
+        if x is None or y is None:
+            return False
         if isinstance(x, jax.core.Tracer) or isinstance(y, jax.core.Tracer):
             return x.shape == y.shape  # traced: trust the static key
         if x.shape != y.shape or not bool(jnp.array_equal(x, y)):
@@ -304,6 +351,72 @@ def _replicated(mesh, x):
     return jax.device_put(x, NamedSharding(mesh, P()))
 
 
+# -- moving owned values between CSR slot order and the DIA data ----------------------
+def _on_mesh(As: ShardedCSR, v):
+    """A concrete stacked array not yet on the mesh is placed there (``P(axis)``)."""
+    if isinstance(v, jax.core.Tracer):
+        return v
+    sharding = getattr(v, "sharding", None)
+    if isinstance(sharding, NamedSharding) and sharding.mesh == As.mesh:
+        return v
+    return jax.device_put(v, NamedSharding(As.mesh, P(As.axis)))
+
+
+@functools.lru_cache(maxsize=64)
+def _to_dia(key: PlanKey):
+    """CSR-slot-ordered owned values -> DIA data, per shard (capacity slots dropped)."""
+    plan = key.plan
+    n_diags, n_cols = plan.own_diagonals, plan.cols.block
+
+    def local(vals, slot):
+        flat = jnp.zeros(n_diags * n_cols, vals.dtype).at[slot[0]].add(vals[0], mode="drop")
+        return flat.reshape(1, n_diags, n_cols)
+
+    leaf = P(plan.axis)
+    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf, leaf), out_specs=leaf))
+
+
+@functools.lru_cache(maxsize=64)
+def _dia_values(key: PlanKey):
+    """DIA data -> owned values in CSR slot order (capacity slots read 0)."""
+    plan = key.plan
+
+    def local(data, slot):
+        flat = data[0].reshape(-1)
+        return flat.at[slot[0]].get(mode="fill", fill_value=0)[None]
+
+    leaf = P(plan.axis)
+    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf, leaf), out_specs=leaf))
+
+
+def own_leaves(As: ShardedCSR) -> tuple[jax.Array, ...]:
+    """The leaves the owned block's kernels read: CSR ``(data, indices, indptr)`` or DIA
+    ``(data, offsets)``."""
+    if As.local_format == "dia":
+        return As.own_data, As.own_offsets
+    return As.own_data, As.own_indices, As.own_indptr
+
+
+def own_matmul(plan: ShardingPlan, own, x, *, transpose: bool, backend: str) -> jax.Array:
+    """The owned block times ``x`` on one shard (inside ``shard_map``); ``own`` holds
+    this shard's :func:`own_leaves`."""
+    shape = (plan.rows.block, plan.cols.block)
+    if plan.local_format == "dia":
+        data, offsets = own
+        return DIA_MATMUL.bind(data, offsets, x, shape=shape, transpose=transpose,
+                               width=shape[1], backend=dia_backend(backend))
+    return CSR_KERNELS.matmul.bind(*own, x, shape=shape, transpose=transpose,
+                                   backend=backend)
+
+
+def dia_backend(backend: str) -> str:
+    """The DIA kernel's backend for a product whose CSR kernels use ``backend`` (the
+    default one where that backend has no DIA kernel, e.g. "pallas")."""
+    if backend in _dispatch.available("dia_matmul"):
+        return backend
+    return _dispatch.pick("dia_matmul")
+
+
 # -- the sharded products --------------------------------------------------------------
 @functools.lru_cache(maxsize=128)
 def _local_product(key: PlanKey, backend: str, dense_spec: P):
@@ -311,14 +424,15 @@ def _local_product(key: PlanKey, backend: str, dense_spec: P):
     matrices), so eager calls compile once."""
     plan = key.plan
     halo = plan.halo
-    own_shape = (plan.rows.block, plan.cols.block)
     halo_shape = (plan.rows.block, halo.width)
+    n_own = 2 if plan.local_format == "dia" else 3
 
-    def local(own_d, own_i, own_p, halo_d, halo_i, halo_p, send, x):
+    def local(*args):
+        own = tuple(a[0] for a in args[:n_own])
+        halo_d, halo_i, halo_p, send, x = args[n_own:]
         hx = exchange(x, send[0], method=halo.method, axis=plan.axis,
                       n_shards=plan.n_shards, shifts=halo.shifts, sizes=halo.sizes)
-        y = CSR_KERNELS.matmul.bind(own_d[0], own_i[0], own_p[0], x, shape=own_shape,
-                                    transpose=False, backend=backend)
+        y = own_matmul(plan, own, x, transpose=False, backend=backend)
         if halo.width:
             y = y + CSR_KERNELS.matmul.bind(halo_d[0], halo_i[0], halo_p[0], hx,
                                             shape=halo_shape, transpose=False,
@@ -326,7 +440,8 @@ def _local_product(key: PlanKey, backend: str, dense_spec: P):
         return y
 
     leaf = P(plan.axis)
-    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf,) * 7 + (dense_spec,),
+    in_specs = (leaf,) * (n_own + 4) + (dense_spec,)
+    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=in_specs,
                                  out_specs=dense_spec))
 
 
@@ -348,8 +463,7 @@ def _apply(As: ShardedCSR, xs: jax.Array, backend: str | None) -> jax.Array:
     A = As if As.dtype == dtype else As.astype(dtype)
     backend = _dispatch.pick("csr_matmul", backend)
     fn = _local_product(A.key, backend, _dense_spec(A, xs))
-    return fn(A.own_data, A.own_indices, A.own_indptr, A.halo_data, A.halo_indices,
-              A.halo_indptr, A.send, xs)
+    return fn(*own_leaves(A), A.halo_data, A.halo_indices, A.halo_indptr, A.send, xs)
 
 
 def _in_layout(As: ShardedCSR, x: jax.Array, side: str) -> bool:

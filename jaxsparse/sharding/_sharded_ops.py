@@ -1,4 +1,5 @@
-"""Sharded SDDMM, reductions and diagonal: each shard works on its own blocks."""
+"""Sharded SDDMM, reductions and diagonal: each shard works on its own blocks, in their
+local layout (CSR, or diagonals for the owned block; see ``plan.local_format``)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,23 @@ import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
 from ..ops import _dispatch
+from ..ops._dia_kernel import dia_data_cotangent
 from ..ops._dtypes import as_dense, result_dtype
 from ..ops._primitives import CSR_KERNELS
 from ..ops._reference import csr_row_ids
 from ._collectives import exchange
-from ._sharded import ShardedCSR, _in_layout, _placed
+from ._sharded import ShardedCSR, _in_layout, _placed, own_leaves, own_matmul
 
-_BLOCKS = ("own_data", "own_indices", "own_indptr", "halo_data", "halo_indices",
-           "halo_indptr", "send")
+_HALO = ("halo_data", "halo_indices", "halo_indptr", "send")
 
 
 def _blocks(As: ShardedCSR):
-    return tuple(getattr(As, name) for name in _BLOCKS)
+    """The owned block's leaves in its layout, then the halo block's and the send list."""
+    return own_leaves(As) + tuple(getattr(As, name) for name in _HALO)
+
+
+def _n_own(plan) -> int:
+    return 2 if plan.local_format == "dia" else 3
 
 
 def sddmm(As: ShardedCSR, B, C, *, backend: str | None = None) -> ShardedCSR:
@@ -42,49 +48,74 @@ def sddmm(As: ShardedCSR, B, C, *, backend: str | None = None) -> ShardedCSR:
     A = As if As.dtype == dtype else As.astype(dtype)
     B, Ct = B.astype(dtype), Ct.astype(dtype)
     backend = _dispatch.pick("csr_sampled", backend)
-    return A.with_values(_sddmm_fn(A.key, backend)(*_blocks(A), B, Ct))
+    return A._with_local_values(*_sddmm_fn(A.key, backend)(*_blocks(A), B, Ct))
+
+
+def _own_sampled(plan, own, b, ct, backend):
+    """``own * (b @ ct.T)`` on the owned block's pattern, in its layout. On diagonals,
+    slot ``(k, j)`` samples ``<b[j - o_k], ct[j]>``: the DIA product's data cotangent
+    formula (zero out of the band, where the data is 0 too)."""
+    shape = (plan.rows.block, plan.cols.block)
+    if plan.local_format == "dia":
+        data, offsets = own
+        return data * dia_data_cotangent(b, offsets, ct, shape=shape, transpose=False,
+                                         width=shape[1], n_diags=data.shape[0],
+                                         dtype=data.dtype)
+    data, indices, indptr = own
+    return data * CSR_KERNELS.sampled.bind(indices, indptr, b, ct.T, shape=shape,
+                                           backend=backend)
 
 
 @functools.lru_cache(maxsize=64)
 def _sddmm_fn(key, backend):
     plan, halo = key.plan, key.plan.halo
+    n_own = _n_own(plan)
 
-    def local(own_d, own_i, own_p, halo_d, halo_i, halo_p, send, b, ct):
+    def local(*args):
+        own = tuple(a[0] for a in args[:n_own])
+        halo_d, halo_i, halo_p, send, b, ct = args[n_own:]
         hct = exchange(ct, send[0], method=halo.method, axis=plan.axis,
                        n_shards=plan.n_shards, shifts=halo.shifts, sizes=halo.sizes)
-        own = own_d[0] * CSR_KERNELS.sampled.bind(
-            own_i[0], own_p[0], b, ct.T, shape=(plan.rows.block, plan.cols.block),
-            backend=backend)
+        own = _own_sampled(plan, own, b, ct, backend)
         halo_vals = halo_d[0] * CSR_KERNELS.sampled.bind(
             halo_i[0], halo_p[0], b, hct.T, shape=(plan.rows.block, halo.width),
             backend=backend) if halo.width else halo_d[0]
         return own[None], halo_vals[None]
 
     leaf = P(plan.axis)
-    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf,) * 9,
+    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf,) * (n_own + 6),
                                  out_specs=(leaf, leaf)))
 
 
 def _local_row_sums(As: ShardedCSR):
-    return _row_sums_fn(As.key)(As.own_data, As.own_indptr, As.halo_data, As.halo_indptr)
+    return _row_sums_fn(As.key)(*own_leaves(As), As.halo_data, As.halo_indptr)
 
 
 @functools.lru_cache(maxsize=64)
 def _row_sums_fn(key):
     plan = key.plan
+    n_own = _n_own(plan)
 
-    def local(own_d, own_p, halo_d, halo_p):
+    def local(*args):
+        own = tuple(a[0] for a in args[:n_own])
+        halo_d, halo_p = args[n_own:]
+
         def row_sums(d, p):
-            rows = csr_row_ids(p[0], d.shape[1])
-            return jax.ops.segment_sum(d[0], rows, num_segments=plan.rows.block,
-                                       mode="drop")
+            rows = csr_row_ids(p, d.shape[0])
+            return jax.ops.segment_sum(d, rows, num_segments=plan.rows.block, mode="drop")
 
-        if not plan.halo.width:
-            return row_sums(own_d, own_p)
-        return row_sums(own_d, own_p) + row_sums(halo_d, halo_p)
+        if plan.local_format == "dia":  # the owned block times ones (padding is 0)
+            ones = jnp.ones(plan.cols.block, own[0].dtype)
+            sums = own_matmul(plan, own, ones, transpose=False,
+                              backend=_dispatch.pick("dia_matmul"))
+        else:
+            sums = row_sums(own[0], own[2])
+        if plan.halo.width:
+            sums = sums + row_sums(halo_d[0], halo_p[0])
+        return sums
 
     leaf = P(plan.axis)
-    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf,) * 4,
+    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf,) * (n_own + 2),
                                  out_specs=leaf))
 
 
@@ -104,19 +135,24 @@ def diagonal(As: ShardedCSR) -> jax.Array:
     """The main diagonal of a square sharded matrix, in the row (= column) layout."""
     if As.shape[0] != As.shape[1]:
         raise ValueError(f"diagonal needs a square matrix here, got shape {As.shape}")
-    return _diagonal_fn(As.key)(As.own_data, As.own_indices, As.own_indptr)
+    return _diagonal_fn(As.key)(*own_leaves(As))
 
 
 @functools.lru_cache(maxsize=64)
 def _diagonal_fn(key):
     plan = key.plan
 
-    def local(own_d, own_i, own_p):
-        rows = csr_row_ids(own_p[0], own_d.shape[1])
-        on_diag = own_i[0] == rows  # square: rows and columns share one layout
-        return jax.ops.segment_sum(jnp.where(on_diag, own_d[0], 0), rows,
+    def local(*own):
+        if plan.local_format == "dia":  # square: the main diagonal is offset 0
+            data, offsets = own[0][0], own[1][0]
+            main = jnp.where(offsets[:, None] == 0, data, 0).sum(axis=0)
+            return main[: plan.rows.block]
+        own_d, own_i, own_p = (a[0] for a in own)
+        rows = csr_row_ids(own_p, own_d.shape[0])
+        on_diag = own_i == rows  # square: rows and columns share one layout
+        return jax.ops.segment_sum(jnp.where(on_diag, own_d, 0), rows,
                                    num_segments=plan.rows.block, mode="drop")
 
     leaf = P(plan.axis)
-    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf,) * 3,
+    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf,) * _n_own(plan),
                                  out_specs=leaf))

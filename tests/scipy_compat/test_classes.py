@@ -146,24 +146,36 @@ def one_device():
 
 @pytest.mark.parametrize("backend", ["xla", "native"])
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("pattern", ["random", "banded"])
 def test_large_compressed_matrices_multiply_through_a_cached_view(one_device, fmt, backend,
-                                                                   monkeypatch):
-    """On the xla backend a cached COO view (row ids stored once); with the native CPU
-    kernels, which walk indptr themselves, the core itself. Cached either way."""
-    from jaxsparse.formats import COO
+                                                                   pattern, monkeypatch):
+    """A banded pattern multiplies through a cached DIA view (its diagonals move fewer
+    bytes than CSR), on either backend. A random one: on the xla backend a cached COO
+    view (row ids stored once); with the native CPU kernels, which walk indptr
+    themselves, the core itself. Cached either way; a mutation drops the cache."""
+    from jaxsparse.formats import COO, DIA
     from jaxsparse.ops import _dispatch
-    from jaxsparse.scipy_compat._product_view import MIN_COO_VIEW_NNZ
+    from jaxsparse.scipy_compat._product_view import MIN_COO_VIEW_NNZ, MIN_DIA_VIEW_NNZ
 
     if backend not in _dispatch.available("csr_matmul"):
         pytest.skip(f"the {backend} backend is not built here")
     monkeypatch.setattr(_dispatch, "pick", lambda op, b=None: b or backend)
-    S = ss.random_array((300, 200), density=0.1, format=fmt, rng=0)
-    assert S.nnz >= MIN_COO_VIEW_NNZ
+    if pattern == "random":
+        S = ss.random_array((300, 200), density=0.1, format=fmt, rng=0)
+    else:  # 7 diagonals of a rectangular band: 56 bytes a column against CSR's ~88
+        rng = np.random.default_rng(0)
+        S = ss.diags_array([rng.standard_normal(700) for _ in range(-3, 4)],
+                           offsets=range(-3, 4), shape=(800, 700)).asformat(fmt)
+    assert S.nnz >= max(MIN_COO_VIEW_NNZ, MIN_DIA_VIEW_NNZ)
     A = getattr(sp, f"{fmt}_array")(S)
-    x, X, y = np.arange(200.0), np.ones((200, 3)), np.arange(300.0)
+    n, m = S.shape
+    x, X, y = np.arange(float(m)), np.ones((m, 3)), np.arange(float(n))
     np.testing.assert_allclose(np.asarray(A @ x), S @ x, rtol=1e-13)
     view = A._operator()
-    if backend == "xla":
+    if pattern == "banded":
+        assert isinstance(view, DIA) and view.shape == S.shape
+        assert sorted(np.asarray(view.offsets).tolist()) == list(range(-3, 4))
+    elif backend == "xla":
         assert isinstance(view, COO) and view.data is A._core.data  # shared, not copied
     else:
         assert view is A._core

@@ -78,6 +78,31 @@ inline bool InRange(I x, int64_t n) {
   return static_cast<uint64_t>(static_cast<int64_t>(x)) < static_cast<uint64_t>(n);
 }
 
+// The smallest and largest valid (in [0, n)) value of idx[0..len) in *lo / *hi; *hi < *lo
+// when none is valid. Unsigned compares and selects in the index type itself, so the loop
+// vectorises (a loop-carried scalar min/max costs as much as the product it sizes).
+template <typename I>
+void ValidRange(const I* __restrict idx, int64_t len, int64_t n, int64_t* lo, int64_t* hi) {
+  using U = std::make_unsigned_t<I>;
+  const U bound = static_cast<U>(n);
+  // Out-of-range values are >= bound as unsigned, so they never lower the min; for the
+  // max they are masked to 0. Two plain min/max reductions: vectorised.
+  U l = bound, h = 0;
+  for (int64_t j = 0; j < len; ++j) {
+    U u = static_cast<U>(idx[j]);
+    U keep = static_cast<U>(0) - static_cast<U>(u < bound);  // all ones where valid
+    l = std::min(l, u);
+    h = std::max(h, static_cast<U>(u & keep));
+  }
+  if (l >= bound) {  // nothing valid
+    *lo = 0;
+    *hi = -1;
+    return;
+  }
+  *lo = static_cast<int64_t>(l);
+  *hi = static_cast<int64_t>(h);
+}
+
 template <typename I>
 inline int64_t Clamp(I x, int64_t lo, int64_t hi) {
   return std::clamp<int64_t>(static_cast<int64_t>(x), lo, hi);

@@ -7,22 +7,46 @@
 namespace jaxsparse {
 namespace {
 
+// Entries [e0, e1) added into target (whose first row is output row `base`).
+template <typename V, typename I>
+void ScatterEntries(const V* __restrict data, const I* __restrict dst,
+                    const I* __restrict src, int64_t n_out, int64_t n_in, int64_t k,
+                    const V* __restrict b, V* __restrict target, int64_t base, int64_t e0,
+                    int64_t e1) {
+  for (int64_t e = e0; e < e1; ++e) {
+    I d = dst[e], s = src[e];
+    if (!InRange(d, n_out) || !InRange(s, n_in)) continue;
+    V* o = target + (static_cast<int64_t>(d) - base) * k;
+    const V* x = b + static_cast<int64_t>(s) * k;
+    if (k == 1) {
+      o[0] += Mul(data[e], x[0]);
+    } else {
+      for (int64_t t = 0; t < k; ++t) o[t] += Mul(data[e], x[t]);
+    }
+  }
+}
+
 template <typename V, typename I>
 void CooScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* dst,
                 const I* src, int64_t cap, int64_t n_out, int64_t n_in, int64_t k,
                 const V* b, V* out) {
-  int64_t n_chunks = ScatterChunks(cap * k);
-  int64_t per = (cap + n_chunks - 1) / n_chunks;
-  auto visit = [=](int64_t chunk, auto&& f) {  // by value: pointers stay in registers
-    int64_t e1 = std::min(cap, (chunk + 1) * per);
-    for (int64_t e = chunk * per; e < e1; ++e) {
-      I d = dst[e], s = src[e];
-      if (InRange(d, n_out) && InRange(s, n_in)) {
-        f(static_cast<int64_t>(d), static_cast<int64_t>(s), data[e]);
-      }
-    }
+  auto range = [=](int64_t chunk, int64_t n_chunks) {
+    int64_t per = (cap + n_chunks - 1) / n_chunks;
+    return std::pair<int64_t, int64_t>(std::min(cap, chunk * per),
+                                       std::min(cap, (chunk + 1) * per));
   };
-  ChunkedScatter(pool, threads, n_chunks, n_out, k, b, out, visit);
+  auto scatter = [=](int64_t chunk, int64_t n_chunks, V* target, int64_t base) {
+    auto [e0, e1] = range(chunk, n_chunks);
+    ScatterEntries(data, dst, src, n_out, n_in, k, b, target, base, e0, e1);
+  };
+  auto rows = [=](int64_t chunk, int64_t n_chunks, int64_t* lo, int64_t* hi) {
+    auto [e0, e1] = range(chunk, n_chunks);
+    // Rows of entries whose column is out of range are counted too: a wider buffer,
+    // never a wrong one.
+    ValidRange(dst + e0, e1 - e0, n_out, lo, hi);
+  };
+  int64_t work = cap * k;
+  ChunkedScatter(pool, threads, ScatterChunks(work), work, n_out, k, out, scatter, rows);
 }
 
 ffi::Error CooMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuffer dst,

@@ -60,24 +60,53 @@ void CsrGather(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* i
   ParallelFor(pool, threads, n_tasks, [&](int64_t t) { rows(bounds[t], bounds[t + 1]); });
 }
 
+// Rows [r0, r1) of A.T @ b added into target (whose first row is output row `base`).
+template <typename V, typename I>
+void ScatterRows(const V* __restrict data, const I* __restrict indices,
+                 const I* __restrict indptr, int64_t cap, int64_t n_cols, int64_t k,
+                 const V* __restrict b, V* __restrict target, int64_t base, int64_t r0,
+                 int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t start = Clamp(indptr[r], 0, cap), end = Clamp(indptr[r + 1], start, cap);
+    if (k == 1) {
+      V x = b[r];
+      for (int64_t j = start; j < end; ++j) {
+        I c = indices[j];
+        if (InRange(c, n_cols)) target[c - base] += Mul(data[j], x);
+      }
+      continue;
+    }
+    const V* x = b + r * k;
+    for (int64_t j = start; j < end; ++j) {
+      I c = indices[j];
+      if (!InRange(c, n_cols)) continue;
+      V d = data[j];
+      V* o = target + (static_cast<int64_t>(c) - base) * k;
+      for (int64_t t = 0; t < k; ++t) o[t] += Mul(d, x[t]);
+    }
+  }
+}
+
 template <typename V, typename I>
 void CsrScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* indices,
                 const I* indptr, int64_t cap, int64_t n_rows, int64_t n_cols, int64_t k,
                 const V* b, V* out) {
-  int64_t n_chunks = ScatterChunks((Clamp(indptr[n_rows], 0, cap) + n_rows) * k);
-  std::vector<int64_t> bounds(n_chunks + 1);
-  SplitRows(indptr, n_rows, cap, n_chunks, bounds.data());
-  const int64_t* bound = bounds.data();
-  auto visit = [=](int64_t chunk, auto&& f) {  // by value: pointers stay in registers
-    for (int64_t r = bound[chunk]; r < bound[chunk + 1]; ++r) {
-      int64_t start = Clamp(indptr[r], 0, cap), end = Clamp(indptr[r + 1], start, cap);
-      for (int64_t j = start; j < end; ++j) {
-        I c = indices[j];
-        if (InRange(c, n_cols)) f(static_cast<int64_t>(c), r, data[j]);
-      }
-    }
+  int64_t work = (Clamp(indptr[n_rows], 0, cap) + n_rows) * k;
+  auto bounds = [=](int64_t chunk, int64_t n_chunks) {
+    int64_t all[9];  // n_chunks <= 8 (ScatterChunks)
+    SplitRows(indptr, n_rows, cap, n_chunks, all);
+    return std::pair<int64_t, int64_t>(all[chunk], all[chunk + 1]);
   };
-  ChunkedScatter(pool, threads, n_chunks, n_cols, k, b, out, visit);
+  auto scatter = [=](int64_t chunk, int64_t n_chunks, V* target, int64_t base) {
+    auto [r0, r1] = bounds(chunk, n_chunks);
+    ScatterRows(data, indices, indptr, cap, n_cols, k, b, target, base, r0, r1);
+  };
+  auto rows = [=](int64_t chunk, int64_t n_chunks, int64_t* lo, int64_t* hi) {
+    auto [r0, r1] = bounds(chunk, n_chunks);
+    int64_t j0 = Clamp(indptr[r0], 0, cap), j1 = Clamp(indptr[r1], j0, cap);
+    ValidRange(indices + j0, j1 - j0, n_cols, lo, hi);
+  };
+  ChunkedScatter(pool, threads, ScatterChunks(work), work, n_cols, k, out, scatter, rows);
 }
 
 ffi::Error CsrMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuffer indices,

@@ -14,6 +14,22 @@ namespace {
 
 inline constexpr int64_t kDiaBlock = 2048;  // output rows per block: stays in L1/L2
 
+// out[i] += row[i + jshift] * b[i + sshift] for i in [lo, hi), k columns of b.
+template <typename V>
+void ShiftedProduct(const V* __restrict row, const V* __restrict b, V* __restrict out,
+                    int64_t lo, int64_t hi, int64_t jshift, int64_t sshift, int64_t k) {
+  if (k == 1) {
+    for (int64_t i = lo; i < hi; ++i) out[i] += Mul(row[i + jshift], b[i + sshift]);
+    return;
+  }
+  for (int64_t i = lo; i < hi; ++i) {
+    V a = row[i + jshift];
+    const V* x = b + (i + sshift) * k;
+    V* y = out + i * k;
+    for (int64_t t = 0; t < k; ++t) y[t] += Mul(a, x[t]);
+  }
+}
+
 template <typename V, typename I>
 void DiaMatmul(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* offsets,
                int64_t n_diags, int64_t n, int64_t m, int64_t width, int64_t k,
@@ -45,16 +61,7 @@ void DiaMatmul(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* o
           jshift = o;
           sshift = o;
         }
-        if (k == 1) {
-          for (int64_t i = lo; i < hi; ++i) out[i] += Mul(row[i + jshift], b[i + sshift]);
-        } else {
-          for (int64_t i = lo; i < hi; ++i) {
-            V a = row[i + jshift];
-            const V* x = b + (i + sshift) * k;
-            V* y = out + i * k;
-            for (int64_t t = 0; t < k; ++t) y[t] += Mul(a, x[t]);
-          }
-        }
+        ShiftedProduct(row, b, out, lo, hi, jshift, sshift, k);
       }
     }
   });
