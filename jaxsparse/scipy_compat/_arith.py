@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import ops
+from ..formats._base import AbstractSparse
 from ._coerce import _is_scipy_sparse, from_scipy, is_scalar_like
 
 
@@ -149,8 +150,8 @@ def rmatmul(self, other):
         raise ValueError(f"dimension mismatch: the operand has shape {value.shape}, A "
                          f"has shape {self.shape}")
     op = self._operator() if self.ndim == 2 and value.ndim in (1, 2) else core
-    if op is core:
-        out = ops.matmul(value, core)
+    if isinstance(op, AbstractSparse):  # the core or a one-device view (COO, DIA):
+        out = ops.matmul(value, op)  # the transposed kernel, no conversion per call
     else:  # sharded: x @ A = A^T x, the halo exchange run in reverse
         out = op.T @ value.T
         out = out.T

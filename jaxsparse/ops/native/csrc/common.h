@@ -188,4 +188,14 @@ inline int64_t LeadingSize(const ffi::AnyBuffer& buffer) {
   return dims.size() == 0 ? 1 : dims[0];
 }
 
+// The binding every kernel starts with: XLA's intra-op pool, then `n` buffer arguments.
+template <size_t n>
+auto BindPoolAndBuffers() {
+  if constexpr (n == 0) {
+    return ffi::Ffi::Bind().Ctx<ffi::ThreadPool>();
+  } else {
+    return BindPoolAndBuffers<n - 1>().template Arg<ffi::AnyBuffer>();
+  }
+}
+
 }  // namespace jaxsparse

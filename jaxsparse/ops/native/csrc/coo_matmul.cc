@@ -71,11 +71,6 @@ ffi::Error CooMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuff
 }  // namespace jaxsparse
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsparseCooMatmul, jaxsparse::CooMatmulImpl,
-                              xla::ffi::Ffi::Bind()
-                                  .Ctx<xla::ffi::ThreadPool>()
-                                  .Arg<xla::ffi::AnyBuffer>()
-                                  .Arg<xla::ffi::AnyBuffer>()
-                                  .Arg<xla::ffi::AnyBuffer>()
-                                  .Arg<xla::ffi::AnyBuffer>()
+                              jaxsparse::BindPoolAndBuffers<4>()
                                   .Ret<xla::ffi::AnyBuffer>()
                                   .Attr<int64_t>("threads"));

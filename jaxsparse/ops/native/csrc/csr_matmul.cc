@@ -9,6 +9,8 @@
 namespace jaxsparse {
 namespace {
 
+inline constexpr int64_t kPanel = 8;
+
 // Rows [r0, r1) of out = A @ b. A plain function with restrict pointers, so the loop
 // keeps every pointer in a register (a lambda capturing by reference reloads them).
 template <typename V, typename I>
@@ -31,14 +33,30 @@ void GatherRows(const V* __restrict data, const I* __restrict indices,
       out[r] = even + odd;
       continue;
     }
+    // Columns of b in panels of kPanel: a fixed-size accumulator stays in registers
+    // (a k-long one would be loaded and stored for every nonzero). Each output entry is
+    // still summed over the row's nonzeros in storage order.
     V* o = out + r * k;
-    std::fill(o, o + k, V{});
+    int64_t t0 = 0;
+    for (; t0 + kPanel <= k; t0 += kPanel) {
+      V acc[kPanel] = {};
+      for (int64_t j = start; j < end; ++j) {
+        I c = indices[j];
+        if (!InRange(c, n_cols)) continue;
+        V d = data[j];
+        const V* x = b + static_cast<int64_t>(c) * k + t0;
+        for (int64_t t = 0; t < kPanel; ++t) acc[t] += Mul(d, x[t]);
+      }
+      std::copy(acc, acc + kPanel, o + t0);
+    }
+    if (t0 == k) continue;
+    std::fill(o + t0, o + k, V{});
     for (int64_t j = start; j < end; ++j) {
       I c = indices[j];
       if (!InRange(c, n_cols)) continue;
       V d = data[j];
       const V* x = b + static_cast<int64_t>(c) * k;
-      for (int64_t t = 0; t < k; ++t) o[t] += Mul(d, x[t]);
+      for (int64_t t = t0; t < k; ++t) o[t] += Mul(d, x[t]);
     }
   }
 }
@@ -135,12 +153,7 @@ ffi::Error CsrMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuff
 }  // namespace jaxsparse
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsparseCsrMatmul, jaxsparse::CsrMatmulImpl,
-                              xla::ffi::Ffi::Bind()
-                                  .Ctx<xla::ffi::ThreadPool>()
-                                  .Arg<xla::ffi::AnyBuffer>()
-                                  .Arg<xla::ffi::AnyBuffer>()
-                                  .Arg<xla::ffi::AnyBuffer>()
-                                  .Arg<xla::ffi::AnyBuffer>()
+                              jaxsparse::BindPoolAndBuffers<4>()
                                   .Ret<xla::ffi::AnyBuffer>()
                                   .Attr<int64_t>("transpose")
                                   .Attr<int64_t>("threads"));

@@ -83,12 +83,7 @@ ffi::Error SampledImpl(ffi::ThreadPool pool, ffi::AnyBuffer i0, ffi::AnyBuffer i
 }  // namespace jaxsparse
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsparseSampled, jaxsparse::SampledImpl,
-                              xla::ffi::Ffi::Bind()
-                                  .Ctx<xla::ffi::ThreadPool>()
-                                  .Arg<xla::ffi::AnyBuffer>()
-                                  .Arg<xla::ffi::AnyBuffer>()
-                                  .Arg<xla::ffi::AnyBuffer>()
-                                  .Arg<xla::ffi::AnyBuffer>()
+                              jaxsparse::BindPoolAndBuffers<4>()
                                   .Ret<xla::ffi::AnyBuffer>()
                                   .Attr<int64_t>("is_csr")
                                   .Attr<int64_t>("threads"));
