@@ -13,6 +13,8 @@ no preconditioner) on the 5-point Poisson matrix of ``_matrices.py``. Columns:
   (a child process) and with the default threads;
 - ``js-2dev``: the same on ``js.sharding.shard(A, mesh, axis="x")`` over 2 CPU devices
   (a child with ``JAX_NUM_CPU_DEVICES=2``), ``b`` laid out with ``As.shard_vector``;
+- ``js-dia``: ``js.linalg.cg`` jitted on 1 device with the matrix as ``js.DIA`` (the
+  layout the drop-in and the sharding planner choose for this stencil: fewer bytes);
 - ``jax-bcsr``: ``jax.scipy.sparse.linalg.cg`` with a ``jax.experimental.sparse.BCSR``;
 - ``petsc-np1``, ``petsc-np2``: ``KSPCG`` with ``-pc_type none`` under ``mpirun -n 1/2``.
 
@@ -50,7 +52,7 @@ from jax.experimental import sparse as jsparse  # noqa: E402
 
 import jaxsparse as js  # noqa: E402
 
-COLUMNS = ["js-1t", "js", "js-2dev", "jax-bcsr", "petsc-np1", "petsc-np2"]
+COLUMNS = ["js-1t", "js", "js-2dev", "js-dia", "jax-bcsr", "petsc-np1", "petsc-np2"]
 LEAD = ["matrix", "dtype", "n", "nnz", "iters"]
 SMALL_N = 1000
 
@@ -85,6 +87,9 @@ def solvers(column: str, S, b, iters: int):
         return (lambda: solve(B, bd)), None
     solve = jax.jit(lambda A, b: js.linalg.cg(A, b, rtol=0.0, atol=0.0, maxiter=iters)[0])
     A = js.CSR.from_scipy(S)
+    if column == "js-dia":
+        D, bd = js.DIA.from_scipy(S.todia()), jnp.asarray(b)
+        return (lambda: solve(D, bd)), None
     if column in ("js", "js-1t"):
         bd = jnp.asarray(b)
         return (lambda: solve(A, bd)), None
@@ -187,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         _common.report_cells(cells)
         return 0
 
-    backends = {"js": _common.backend_in_use()}
+    backends = {"js": _common.backend_in_use(), "js-dia": _common.backend_in_use("dia_matmul")}
     bandwidth = _common.copy_bandwidth(32 if args.quick else 400)
     argv = [
         "--grid",
@@ -200,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         *args.dtypes,
     ]
     _common.run_children("bench_cg.py", argv, 1800.0, cells, backends, args.no_children)
-    info = measure(["scipy", "js", "jax-bcsr"], args, cells)
+    info = measure(["scipy", "js", "js-dia", "jax-bcsr"], args, cells)
     run_petsc(args, cells, info)
     small = small_problems(args.iters, args.repeats)
 

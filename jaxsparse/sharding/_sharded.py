@@ -410,11 +410,13 @@ def own_matmul(plan: ShardingPlan, own, x, *, transpose: bool, backend: str) -> 
 
 
 def dia_backend(backend: str) -> str:
-    """The DIA kernel's backend for a product whose CSR kernels use ``backend`` (the
-    default one where that backend has no DIA kernel, e.g. "pallas")."""
-    if backend in _dispatch.available("dia_matmul"):
-        return backend
-    return _dispatch.pick("dia_matmul")
+    """The DIA kernel's backend for a product whose CSR kernels use ``backend``: the
+    platform's DIA default when ``backend`` is the platform's CSR default or has no DIA
+    kernel (e.g. "pallas"), else ``backend`` itself (e.g. a forced "xla" reference)."""
+    if backend == _dispatch.pick("csr_matmul") or backend not in _dispatch.available(
+            "dia_matmul"):
+        return _dispatch.pick("dia_matmul")
+    return backend
 
 
 # -- the sharded products --------------------------------------------------------------

@@ -20,17 +20,12 @@ void GatherRows(const V* __restrict data, const I* __restrict indices,
   for (int64_t r = r0; r < r1; ++r) {
     int64_t start = Clamp(indptr[r], 0, cap), end = Clamp(indptr[r + 1], start, cap);
     if (k == 1) {
-      // Two running sums (even and odd slots) halve the chain of dependent adds that
-      // otherwise bounds a short-row SpMV on one core; the order is fixed per row.
-      V even{}, odd{};
-      int64_t j = start;
-      for (; j + 1 < end; j += 2) {
-        I c0 = indices[j], c1 = indices[j + 1];
-        if (InRange(c0, n_cols)) even += Mul(data[j], b[c0]);
-        if (InRange(c1, n_cols)) odd += Mul(data[j + 1], b[c1]);
+      V acc{};
+      for (int64_t j = start; j < end; ++j) {
+        I c = indices[j];
+        if (InRange(c, n_cols)) acc += Mul(data[j], b[c]);
       }
-      if (j < end && InRange(indices[j], n_cols)) even += Mul(data[j], b[indices[j]]);
-      out[r] = even + odd;
+      out[r] = acc;
       continue;
     }
     // Columns of b in panels of kPanel: a fixed-size accumulator stays in registers
