@@ -95,7 +95,7 @@ def test_bench_spmv_quick_tables(tmp_path):
 def test_bench_cg_quick_tables():
     tables = _tables(_run("bench_cg.py"))
     assert len(tables) == 4
-    columns = ["js-1t", "js", "js-2dev", "jax-bcsr", "petsc-np1", "petsc-np2"]
+    columns = ["js-1t", "js", "js-2dev", "js-dia", "jax-bcsr", "petsc-np1", "petsc-np2"]
     lead = ["matrix", "dtype", "n", "nnz", "iters"]
     headers = [
         [*lead, "scipy-ms", *columns],
