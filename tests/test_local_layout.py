@@ -356,3 +356,27 @@ def test_drop_in_banded_matrix_multiplies_through_a_cached_dia_view():
         assert not isinstance(R._operator(), js.DIA)
     finally:
         sharding._default._default = sharding._default._UNSET
+
+
+@pytest.mark.parametrize("local_format", ["dia", "csr"])
+def test_halo_block_keeps_only_the_rows_that_read_halo_columns(local_format):
+    """A stencil block reads halo columns in a few rows at each end: its halo product
+    walks those rows only and adds at them; a scattered pattern keeps every row."""
+    S = poisson2d(16, 16)  # 256 rows over 4 shards: 16 halo rows at each block end
+    As = jsh.shard(S, mesh_of(4), "x", local_format=local_format)
+    plan = As.plan
+    assert plan.halo_block_rows < plan.rows.block
+    assert As.halo_rows.shape == (4, plan.halo_block_rows)
+    assert As.halo_indptr.shape == (4, plan.halo_block_rows + 1)
+    x = np.random.default_rng(1).standard_normal(256)
+    B = np.random.default_rng(2).standard_normal((256, 3))
+    C = np.random.default_rng(3).standard_normal((3, 256))
+    assert_close(As @ x, S @ x, np.float64)
+    assert_close(As.T @ x, S.T @ x, np.float64)
+    assert_close(As.unshard_vector(As.sum(axis=1)), S.sum(axis=1), np.float64)
+    sampled = jsh.sddmm(As, B, C)
+    dense = S.toarray() * (B @ C)
+    own, halo = sampled.vals  # every stored entry once: their sum is the dense sum
+    assert_close(np.sum(np.asarray(own)) + np.sum(np.asarray(halo)), dense.sum(), np.float64)
+    Rs = jsh.shard(random(64, 0.2), mesh_of(4), "x")
+    assert Rs.plan.halo_block_rows == Rs.plan.rows.block

@@ -74,6 +74,9 @@ class ShardingPlan:
     permuted: bool
     local_format: str = "csr"  # the owned blocks' layout: "csr" or "dia"
     own_diagonals: int = 0  # "dia": diagonals per shard (padded to a common count)
+    # Rows of the halo blocks: only the block rows that read halo columns (``halo_rows``
+    # lists them per shard), or the whole block when that is most of it.
+    halo_block_rows: int = 0
 
     @property
     def n_shards(self) -> int:
@@ -122,7 +125,8 @@ class LocalBlocks:
     """Per-shard CSR blocks (host arrays stacked on a leading shard axis)."""
 
     own: tuple[np.ndarray, np.ndarray, np.ndarray]  # data, indices, indptr
-    halo: tuple[np.ndarray, np.ndarray, np.ndarray]
+    halo: tuple[np.ndarray, np.ndarray, np.ndarray]  # over the rows in ``halo_rows``
+    halo_rows: np.ndarray  # (D, plan.halo_block_rows): block row of each halo-block row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,15 +220,20 @@ def make_plan(S: sps.csr_array, n_shards: int, axis: str, *, halo: str = "auto",
     own = _stack_blocks(S.data[is_own], r_shard[is_own], r_slot[is_own], c_slot[is_own],
                         n_shards, rows.block, cols.block)
     # No halo (one shard, block-diagonal A): keep only a stub, the product skips it.
-    halo_rows = rows.block if halo_plan.width else 0
-    halo_blocks = _stack_blocks(S.data[~is_own], r_shard[~is_own], r_slot[~is_own],
-                                halo_pos, n_shards, halo_rows, halo_plan.width)
+    h_shard, h_slot = r_shard[~is_own], r_slot[~is_own]
+    if halo_plan.width:
+        halo_rows, h_pos = _halo_rows(h_shard, h_slot, n_shards, rows.block)
+    else:
+        halo_rows, h_pos = np.zeros((n_shards, 0), np.int64), h_slot
+    halo_blocks = _stack_blocks(S.data[~is_own], h_shard, h_pos, halo_pos, n_shards,
+                                halo_rows.shape[1], halo_plan.width)
     plan = ShardingPlan(
         shape=(n, m), axis=axis, rows=rows, cols=cols, halo=halo_plan, nnz_per_shard=nnz,
         own_capacity=own[0].shape[1], halo_capacity=halo_blocks[0].shape[1],
+        halo_block_rows=halo_rows.shape[1],
         permuted=permuted,
     )
-    return plan, LocalBlocks(own, halo_blocks)
+    return plan, LocalBlocks(own, halo_blocks, halo_rows)
 
 
 def _plan_halo(dst, src, src_slot, D, block, method):
@@ -286,6 +295,26 @@ def _choose(pp_volume, n_rounds, a2a_size, max_distinct, D, block):
     if pp_volume <= D * a2a_size and n_rounds <= max(2, D // 2):
         return "ppermute"
     return "all_to_all"
+
+
+def _halo_rows(shard, slot, D, block):
+    """``(rows, pos)``: per shard, the block rows holding halo entries, padded with the
+    sentinel ``block`` to a common bucketed count H, and each entry's position among
+    them. A banded or stencil block reads halo columns in a few rows at each end, so
+    its halo product walks H rows instead of ``block``. When H would exceed half the
+    block (scattered patterns), the halo block keeps every row: ``rows`` is
+    ``arange(block)`` and positions are the rows themselves."""
+    per_shard = [np.unique(slot[shard == s]) for s in range(D)]
+    H = bucket(max((u.size for u in per_shard), default=0))
+    if 2 * H > block:
+        return np.tile(np.arange(block, dtype=np.int64), (D, 1)), slot
+    rows = np.full((D, H), block, dtype=np.int64)
+    pos = np.zeros_like(slot)
+    for s, u in enumerate(per_shard):
+        rows[s, : u.size] = u
+        mine = shard == s
+        pos[mine] = np.searchsorted(u, slot[mine])
+    return rows, pos
 
 
 def _stack_blocks(data, shard, row, col, D, n_rows, n_cols):

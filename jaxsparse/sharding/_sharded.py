@@ -47,7 +47,8 @@ class PlanKey:
         p = self.plan
         return (p.shape, p.axis, p.n_shards, p.rows.block, p.cols.block, p.own_capacity,
                 p.halo_capacity, p.halo.method, p.halo.shifts, p.halo.sizes, p.halo.width,
-                p.rows is p.cols, p.local_format, p.own_diagonals, self.mesh)
+                p.rows is p.cols, p.local_format, p.own_diagonals, p.halo_block_rows,
+                self.mesh)
 
     def __eq__(self, other):
         return isinstance(other, PlanKey) and self._key() == other._key()
@@ -75,6 +76,7 @@ class ShardedCSR:
     halo_data: jax.Array
     halo_indices: jax.Array
     halo_indptr: jax.Array
+    halo_rows: jax.Array  # (D, plan.halo_block_rows): the block row of each halo row
     send: jax.Array
     row_index: jax.Array
     col_index: jax.Array
@@ -267,7 +269,8 @@ def _same_pattern_op(a: ShardedCSR, b, fn, op: str) -> ShardedCSR:
     if not isinstance(b, ShardedCSR):
         raise TypeError(f"ShardedCSR {op} needs another ShardedCSR, got {type(b).__name__}")
     check_same_layout(a, b)
-    if not _same_leaves(a, b, ("own_indices", "own_indptr", "halo_indices", "halo_indptr")):
+    if not _same_leaves(a, b, ("own_indices", "own_indptr", "halo_indices", "halo_indptr",
+                               "halo_rows")):
         raise ValueError(
             f"ShardedCSR {op} needs the same sparsity pattern on both sides (build both "
             "with shard(..., like=) from matrices of one pattern); patterns differ here"
@@ -419,6 +422,21 @@ def dia_backend(backend: str) -> str:
     return backend
 
 
+def add_halo_rows(plan: ShardingPlan, y: jax.Array, hy: jax.Array, rows: jax.Array):
+    """``y`` plus the halo block's rows ``hy`` (one shard, inside ``shard_map``): added at
+    the block rows they belong to, or directly when the halo block has every row."""
+    if plan.halo_block_rows == plan.rows.block:
+        return y + hy
+    return y.at[rows].add(hy, mode="drop")  # padding rows carry the sentinel: dropped
+
+
+def halo_row_operand(plan: ShardingPlan, b: jax.Array, rows: jax.Array) -> jax.Array:
+    """The rows of a row-layout operand ``b`` that the halo block's rows read."""
+    if plan.halo_block_rows == plan.rows.block:
+        return b
+    return b.at[rows].get(mode="fill", fill_value=0)
+
+
 # -- the sharded products --------------------------------------------------------------
 @functools.lru_cache(maxsize=128)
 def _local_product(key: PlanKey, backend: str, dense_spec: P):
@@ -426,23 +444,23 @@ def _local_product(key: PlanKey, backend: str, dense_spec: P):
     matrices), so eager calls compile once."""
     plan = key.plan
     halo = plan.halo
-    halo_shape = (plan.rows.block, halo.width)
+    halo_shape = (plan.halo_block_rows, halo.width)
     n_own = 2 if plan.local_format == "dia" else 3
 
     def local(*args):
         own = tuple(a[0] for a in args[:n_own])
-        halo_d, halo_i, halo_p, send, x = args[n_own:]
+        halo_d, halo_i, halo_p, halo_r, send, x = args[n_own:]
         hx = exchange(x, send[0], method=halo.method, axis=plan.axis,
                       n_shards=plan.n_shards, shifts=halo.shifts, sizes=halo.sizes)
         y = own_matmul(plan, own, x, transpose=False, backend=backend)
         if halo.width:
-            y = y + CSR_KERNELS.matmul.bind(halo_d[0], halo_i[0], halo_p[0], hx,
-                                            shape=halo_shape, transpose=False,
-                                            backend=backend)
+            hy = CSR_KERNELS.matmul.bind(halo_d[0], halo_i[0], halo_p[0], hx,
+                                         shape=halo_shape, transpose=False, backend=backend)
+            y = add_halo_rows(plan, y, hy, halo_r[0])
         return y
 
     leaf = P(plan.axis)
-    in_specs = (leaf,) * (n_own + 4) + (dense_spec,)
+    in_specs = (leaf,) * (n_own + 5) + (dense_spec,)
     return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=in_specs,
                                  out_specs=dense_spec))
 
@@ -465,7 +483,8 @@ def _apply(As: ShardedCSR, xs: jax.Array, backend: str | None) -> jax.Array:
     A = As if As.dtype == dtype else As.astype(dtype)
     backend = _dispatch.pick("csr_matmul", backend)
     fn = _local_product(A.key, backend, _dense_spec(A, xs))
-    return fn(*own_leaves(A), A.halo_data, A.halo_indices, A.halo_indptr, A.send, xs)
+    return fn(*own_leaves(A), A.halo_data, A.halo_indices, A.halo_indptr, A.halo_rows, A.send,
+              xs)
 
 
 def _in_layout(As: ShardedCSR, x: jax.Array, side: str) -> bool:

@@ -15,9 +15,17 @@ from ..ops._dtypes import as_dense, result_dtype
 from ..ops._primitives import CSR_KERNELS
 from ..ops._reference import csr_row_ids
 from ._collectives import exchange
-from ._sharded import ShardedCSR, _in_layout, _placed, own_leaves, own_matmul
+from ._sharded import (
+    ShardedCSR,
+    _in_layout,
+    _placed,
+    add_halo_rows,
+    halo_row_operand,
+    own_leaves,
+    own_matmul,
+)
 
-_HALO = ("halo_data", "halo_indices", "halo_indptr", "send")
+_HALO = ("halo_data", "halo_indices", "halo_indptr", "halo_rows", "send")
 
 
 def _blocks(As: ShardedCSR):
@@ -73,22 +81,23 @@ def _sddmm_fn(key, backend):
 
     def local(*args):
         own = tuple(a[0] for a in args[:n_own])
-        halo_d, halo_i, halo_p, send, b, ct = args[n_own:]
+        halo_d, halo_i, halo_p, halo_r, send, b, ct = args[n_own:]
         hct = exchange(ct, send[0], method=halo.method, axis=plan.axis,
                        n_shards=plan.n_shards, shifts=halo.shifts, sizes=halo.sizes)
         own = _own_sampled(plan, own, b, ct, backend)
+        hb = halo_row_operand(plan, b, halo_r[0])
         halo_vals = halo_d[0] * CSR_KERNELS.sampled.bind(
-            halo_i[0], halo_p[0], b, hct.T, shape=(plan.rows.block, halo.width),
+            halo_i[0], halo_p[0], hb, hct.T, shape=(plan.halo_block_rows, halo.width),
             backend=backend) if halo.width else halo_d[0]
         return own[None], halo_vals[None]
 
     leaf = P(plan.axis)
-    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf,) * (n_own + 6),
+    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf,) * (n_own + 7),
                                  out_specs=(leaf, leaf)))
 
 
 def _local_row_sums(As: ShardedCSR):
-    return _row_sums_fn(As.key)(*own_leaves(As), As.halo_data, As.halo_indptr)
+    return _row_sums_fn(As.key)(*own_leaves(As), As.halo_data, As.halo_indptr, As.halo_rows)
 
 
 @functools.lru_cache(maxsize=64)
@@ -98,11 +107,11 @@ def _row_sums_fn(key):
 
     def local(*args):
         own = tuple(a[0] for a in args[:n_own])
-        halo_d, halo_p = args[n_own:]
+        halo_d, halo_p, halo_r = args[n_own:]
 
         def row_sums(d, p):
             rows = csr_row_ids(p, d.shape[0])
-            return jax.ops.segment_sum(d, rows, num_segments=plan.rows.block, mode="drop")
+            return jax.ops.segment_sum(d, rows, num_segments=p.shape[0] - 1, mode="drop")
 
         if plan.local_format == "dia":  # the owned block times ones (padding is 0)
             ones = jnp.ones(plan.cols.block, own[0].dtype)
@@ -111,11 +120,11 @@ def _row_sums_fn(key):
         else:
             sums = row_sums(own[0], own[2])
         if plan.halo.width:
-            sums = sums + row_sums(halo_d[0], halo_p[0])
+            sums = add_halo_rows(plan, sums, row_sums(halo_d[0], halo_p[0]), halo_r[0])
         return sums
 
     leaf = P(plan.axis)
-    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf,) * (n_own + 2),
+    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf,) * (n_own + 3),
                                  out_specs=leaf))
 
 
