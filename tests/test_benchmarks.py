@@ -56,7 +56,9 @@ def _check_cells(header, rows, first_value: int) -> None:
         for name, cell in zip(header[first_value:], row[first_value:], strict=True):
             if cell in MARKS:
                 continue
-            assert float(cell) > 0, (name, row)
+            # A number (never "wrong" or "error"); a ratio of a tiny, noisy timing can
+            # print as 0.00, so only its sign is checked: timings are not asserted.
+            assert float(cell) >= 0, (name, row)
 
 
 def test_bench_spmv_quick_tables(tmp_path):
