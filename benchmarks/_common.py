@@ -104,6 +104,27 @@ def parser(description: str, repeats: int, others: bool = True) -> argparse.Argu
 
 
 # -- timing ----------------------------------------------------------------------------
+def check_and_time(cells: Cells, key: tuple, column: str, setup: Callable[[], tuple],
+                   error_of: Callable[[object], float], tol: float, repeats: int,
+                   label: str, reference: str = "SciPy") -> None:
+    """One cell: ``setup()`` gives ``(call, to_host)``; the result of ``call()`` (through
+    ``to_host`` when not None) is checked, ``error_of(result) <= tol``, before ``call`` is
+    timed. A wrong result or a failure marks the cell ("wrong" / "error") with a note and
+    never stops the other columns."""
+    try:
+        call, to_host = setup()
+        got = call()
+        err = float(error_of(to_host(got) if to_host else got))
+        if not err <= tol:
+            cells.put(key, column, mark="wrong")
+            cells.note(f"{label}: differs from {reference} by {err:.1e}")
+            return
+        cells.put(key, column, median_ms(call, repeats))
+    except Exception as e:  # a failing column must not stop the others
+        cells.put(key, column, mark="error")
+        cells.note(f"{label}: {type(e).__name__}: {str(e)[:200]}")
+
+
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
     """Median wall time of ``fn()`` in ms over ``repeats`` calls after one warm-up call,
     each waited for with ``jax.block_until_ready`` (a no-op on NumPy results)."""

@@ -33,6 +33,7 @@ eager ``sp.linalg.cg``.
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import _common
@@ -117,19 +118,13 @@ def measure(columns, args, cells: _common.Cells) -> dict:
         want = np.asarray(solvers("scipy", S, b, args.iters)[0]())
         info[key] = (n, S.nnz, float(np.linalg.norm(want)))
         tol = 5e-2 if dtype == "float32" else 1e-6  # after many iterations, round-off grows
+        def error(got, want=want):
+            return np.max(np.abs(np.asarray(got) - want)) / np.max(np.abs(want))
+
         for column in columns:
-            try:
-                call, to_host = solvers(column, S, b, args.iters)
-                got = np.asarray(to_host(call()) if to_host else call())
-                err = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
-                if not err <= tol:
-                    cells.put(key, column, mark="wrong")
-                    cells.note(f"{column} {dtype}: x differs from SciPy's by {err:.1e}")
-                    continue
-                cells.put(key, column, _common.median_ms(call, args.repeats))
-            except Exception as e:  # a failing column must not stop the others
-                cells.put(key, column, mark="error")
-                cells.note(f"{column} {dtype}: {type(e).__name__}: {str(e)[:200]}")
+            _common.check_and_time(
+                cells, key, column, functools.partial(solvers, column, S, b, args.iters),
+                error, tol, args.repeats, f"{column} {dtype}: x")
     return info
 
 

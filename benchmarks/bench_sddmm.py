@@ -101,18 +101,13 @@ def measure_one(args, dtype: str, cells: _common.Cells) -> tuple[int, int]:
     want = calls["scipy"]()
     tol = 1e-4 if dtype == "float32" else 1e-10
     scale = np.abs(B) @ np.abs(C).max(axis=1) + 1.0  # bounds |(B @ C)[i, :]|
+    def error(got):
+        got = np.asarray(got)[: S.nnz]
+        return np.max(np.abs(got - want) / scale[row], initial=0.0)
+
     for column, call in calls.items():
-        try:
-            got = np.asarray(call())[: S.nnz]
-            err = float(np.max(np.abs(got - want) / scale[row], initial=0.0))
-            if not err <= tol:
-                cells.put(key, column, mark="wrong")
-                cells.note(f"{column} {dtype}: differs from NumPy by {err:.1e}")
-                continue
-            cells.put(key, column, _common.median_ms(call, args.repeats))
-        except Exception as e:  # a failing column must not stop the others
-            cells.put(key, column, mark="error")
-            cells.note(f"{column} {dtype}: {type(e).__name__}: {str(e)[:200]}")
+        _common.check_and_time(cells, key, column, lambda call=call: (call, None), error, tol,
+                               args.repeats, f"{column} {dtype}", reference="NumPy")
     return args.n, S.nnz
 
 

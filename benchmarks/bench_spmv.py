@@ -170,21 +170,10 @@ def _measure_column(column, S, x, X, ops, want, tol, repeats, cells, name):
             cells.put(key, column, mark="n/a")
             cells.note(f"{column}: jax.experimental.sparse.BCSR has no transpose")
             continue
-        call, to_host = calls[op]
-        try:
-            got = call()
-            got = to_host(got) if to_host else got
-            if error(got, want[op]) > tol:
-                cells.put(key, column, mark="wrong")
-                cells.note(
-                    f"{column} {op} {name} {dtype}: differs from SciPy by "
-                    f"{error(got, want[op]):.1e}"
-                )
-                continue
-            cells.put(key, column, _common.median_ms(call, repeats))
-        except Exception as e:
-            cells.put(key, column, mark="error")
-            cells.note(f"{column} {op} {name} {dtype}: {type(e).__name__}: {str(e)[:200]}")
+        _common.check_and_time(
+            cells, key, column, lambda op=op: calls[op],
+            lambda got, op=op: error(got, want[op]), tol, repeats,
+            f"{column} {op} {name} {dtype}")
 
 
 def child_argv(args) -> list[str]:
