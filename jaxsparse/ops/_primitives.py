@@ -70,8 +70,10 @@ def _define(name: str, abstract_eval):
     return prim
 
 
-def _matmul_abstract_eval(data, i0, i1, b, *, shape, transpose, backend):
-    del i0, i1, backend
+def _matmul_abstract_eval(data, *rest, shape, transpose, **params):
+    """Every ``A @ b`` / ``A.T @ b`` primitive: values first, the dense ``b`` last (the
+    index arrays and the other params between do not change the result's type)."""
+    b = rest[-1]
     out_rows = shape[1] if transpose else shape[0]
     return _out_aval((b, data), (out_rows,) + b.shape[1:], b.dtype)
 
@@ -197,13 +199,7 @@ KERNELS = {"csr": CSR_KERNELS, "coo": COO_KERNELS}
 
 
 # -- DIA -------------------------------------------------------------------------------
-def _dia_abstract_eval(data, offsets, b, *, shape, transpose, width, backend):
-    del offsets, width, backend
-    out_rows = shape[1] if transpose else shape[0]
-    return _out_aval((b, data), (out_rows,) + b.shape[1:], b.dtype)
-
-
-DIA_MATMUL = _define("dia_matmul", _dia_abstract_eval)
+DIA_MATMUL = _define("dia_matmul", _matmul_abstract_eval)
 
 
 def _dia_transpose(ct, data, offsets, b, *, shape, transpose, width, backend):
@@ -239,13 +235,7 @@ batching.primitive_batchers[DIA_MATMUL] = _dia_batch
 
 
 # -- BSR -------------------------------------------------------------------------------
-def _bsr_abstract_eval(data, indices, indptr, b, *, shape, transpose, backend):
-    del indices, indptr, backend
-    out_rows = shape[1] if transpose else shape[0]
-    return _out_aval((b, data), (out_rows,) + b.shape[1:], b.dtype)
-
-
-BSR_MATMUL = _define("bsr_matmul", _bsr_abstract_eval)
+BSR_MATMUL = _define("bsr_matmul", _matmul_abstract_eval)
 
 
 def _bsr_transpose(ct, data, indices, indptr, b, *, shape, transpose, backend):
