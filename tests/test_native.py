@@ -214,6 +214,28 @@ def test_results_do_not_depend_on_the_thread_count(monkeypatch, fmt):
         assert_close(one[name], ref[name], np.float64, scale=10)
 
 
+@pytest.mark.parametrize("fmt", ["csr", "coo"])
+def test_wide_scatter_groups_do_not_depend_on_the_thread_count(monkeypatch, fmt):
+    """A random pattern with few entries per output row: every fine chunk of the
+    transposed product touches the whole output, so the chunks are merged into two
+    groups (scatter.h); the sums must still be the same for any thread count."""
+    n, per_row = 100_000, 10
+    rng = np.random.default_rng(3)
+    S = sps.csr_array((rng.standard_normal(n * per_row),
+                       rng.integers(0, n, n * per_row).astype(np.int32),
+                       np.arange(0, n * per_row + 1, per_row, dtype=np.int32)), shape=(n, n))
+    A = _as(S, fmt)
+    y = rng.standard_normal(n)
+    runs = []
+    for threads in (1, 2, 3):
+        monkeypatch.setenv("JAXSPARSE_NUM_THREADS", str(threads))
+        runs.append(np.asarray(jax.jit(lambda A, y: js.ops.spmv(
+            A, y, transpose=True, backend="native"))(A, y)))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[0], runs[2])
+    assert_close(runs[0], S.T @ y, np.float64, scale=10)
+
+
 def test_thread_count_setting(monkeypatch):
     monkeypatch.delenv("JAXSPARSE_NUM_THREADS", raising=False)
     cores = len(os.sched_getaffinity(0))

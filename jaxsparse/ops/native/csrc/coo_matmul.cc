@@ -30,23 +30,19 @@ template <typename V, typename I>
 void CooScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* dst,
                 const I* src, int64_t cap, int64_t n_out, int64_t n_in, int64_t k,
                 const V* b, V* out) {
-  auto range = [=](int64_t chunk, int64_t n_chunks) {
-    int64_t per = (cap + n_chunks - 1) / n_chunks;
-    return std::pair<int64_t, int64_t>(std::min(cap, chunk * per),
-                                       std::min(cap, (chunk + 1) * per));
+  const int64_t n_fine = ScatterChunks(cap * k);
+  const int64_t per = (cap + n_fine - 1) / n_fine;
+  auto entry = [=](int64_t c) { return std::min(cap, c * per); };  // first of fine chunk c
+  auto scatter = [=](int64_t c0, int64_t c1, V* target, int64_t base) {
+    ScatterEntries(data, dst, src, n_out, n_in, k, b, target, base, entry(c0), entry(c1));
   };
-  auto scatter = [=](int64_t chunk, int64_t n_chunks, V* target, int64_t base) {
-    auto [e0, e1] = range(chunk, n_chunks);
-    ScatterEntries(data, dst, src, n_out, n_in, k, b, target, base, e0, e1);
-  };
-  auto rows = [=](int64_t chunk, int64_t n_chunks, int64_t* lo, int64_t* hi) {
-    auto [e0, e1] = range(chunk, n_chunks);
+  auto rows = [=](int64_t c, int64_t* lo, int64_t* hi) {
     // Rows of entries whose column is out of range are counted too: a wider buffer,
     // never a wrong one.
-    ValidRange(dst + e0, e1 - e0, n_out, lo, hi);
+    ValidRange(dst + entry(c), entry(c + 1) - entry(c), n_out, lo, hi);
   };
   int64_t work = cap * k;
-  ChunkedScatter(pool, threads, ScatterChunks(work), work, n_out, k, out, scatter, rows);
+  ChunkedScatter(pool, threads, n_fine, work, n_out, k, out, scatter, rows);
 }
 
 ffi::Error CooMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuffer dst,

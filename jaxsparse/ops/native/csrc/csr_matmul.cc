@@ -105,21 +105,18 @@ void CsrScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* 
                 const I* indptr, int64_t cap, int64_t n_rows, int64_t n_cols, int64_t k,
                 const V* b, V* out) {
   int64_t work = (Clamp(indptr[n_rows], 0, cap) + n_rows) * k;
-  auto bounds = [=](int64_t chunk, int64_t n_chunks) {
-    int64_t all[9];  // n_chunks <= 8 (ScatterChunks)
-    SplitRows(indptr, n_rows, cap, n_chunks, all);
-    return std::pair<int64_t, int64_t>(all[chunk], all[chunk + 1]);
+  const int64_t n_fine = ScatterChunks(work);
+  int64_t bounds[9];  // n_fine <= 8 (ScatterChunks)
+  SplitRows(indptr, n_rows, cap, n_fine, bounds);
+  auto scatter = [=, &bounds](int64_t c0, int64_t c1, V* target, int64_t base) {
+    ScatterRows(data, indices, indptr, cap, n_cols, k, b, target, base, bounds[c0],
+                bounds[c1]);
   };
-  auto scatter = [=](int64_t chunk, int64_t n_chunks, V* target, int64_t base) {
-    auto [r0, r1] = bounds(chunk, n_chunks);
-    ScatterRows(data, indices, indptr, cap, n_cols, k, b, target, base, r0, r1);
-  };
-  auto rows = [=](int64_t chunk, int64_t n_chunks, int64_t* lo, int64_t* hi) {
-    auto [r0, r1] = bounds(chunk, n_chunks);
-    int64_t j0 = Clamp(indptr[r0], 0, cap), j1 = Clamp(indptr[r1], j0, cap);
+  auto rows = [=, &bounds](int64_t c, int64_t* lo, int64_t* hi) {
+    int64_t j0 = Clamp(indptr[bounds[c]], 0, cap), j1 = Clamp(indptr[bounds[c + 1]], j0, cap);
     ValidRange(indices + j0, j1 - j0, n_cols, lo, hi);
   };
-  ChunkedScatter(pool, threads, ScatterChunks(work), work, n_cols, k, out, scatter, rows);
+  ChunkedScatter(pool, threads, n_fine, work, n_cols, k, out, scatter, rows);
 }
 
 ffi::Error CsrMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuffer indices,
