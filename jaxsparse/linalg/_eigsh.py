@@ -100,7 +100,8 @@ def as_solver_input(A: Any) -> Any:
     """SciPy sparse matrices become core CSR (a host copy); everything else as is."""
     import scipy.sparse as sps
 
-    if A is not None and sps.issparse(A):
+    # (a drop-in matrix is a SciPy object too, with a cached device copy: kept as is)
+    if A is not None and sps.issparse(A) and not hasattr(A, "_operator"):
         from ._direct import core_from_scipy
 
         return core_from_scipy(A)

@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.sparse as ss
 
-from jaxsparse.scipy_compat._base import _spbase
+from jaxsparse.scipy_compat._classes import Containers as _spbase
 
 
 def assert_same(ours, theirs, *, structure=True):

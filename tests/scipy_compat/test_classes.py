@@ -8,6 +8,7 @@ import pytest
 import scipy.sparse as ss
 
 import jaxsparse.scipy_compat as sp
+from _same import assert_same
 
 D = np.array([[1.0, 0, 2], [0, 0, 3], [4, 0, 0]])
 
@@ -52,11 +53,14 @@ def test_tuple_forms_and_shape_inference():
 
 
 def test_validation_is_stricter_than_scipy():
+    # SciPy's default check skips index bounds and indptr order (and its compiled code
+    # then trusts them); a drop-in constructor called by user code checks fully.
+    ss.csr_array(([1.0], [5], [0, 1]), shape=(1, 3))  # SciPy accepts this
     with pytest.raises(ValueError, match="indices"):
         sp.csr_array(([1.0], [5], [0, 1]), shape=(1, 3))
     with pytest.raises(ValueError, match="indptr"):
         sp.csr_array(([1.0, 2.0], [0, 1], [0, 2, 1]), shape=(2, 3))
-    with pytest.raises(ValueError, match="row"):
+    with pytest.raises(ValueError, match="index 4 exceeds"):
         sp.coo_array(([1.0], ([4], [0])), shape=(2, 2))
 
 
@@ -66,8 +70,6 @@ def test_data_assignment_and_mutation():
     np.testing.assert_array_equal(np.asarray(A.toarray()), 2 * D)
     A.data *= 0.5
     np.testing.assert_array_equal(np.asarray(A.toarray()), D)
-    with pytest.raises(ValueError):
-        A.data = np.ones(7)
     A.data = np.array([1.0, 0.0, 3.0, 4.0])
     assert A.eliminate_zeros() is None and A.nnz == 3
     C = sp.coo_array(([1.0, 2, 5], ([0, 0, 1], [1, 1, 2])), shape=(2, 3))
@@ -128,10 +130,22 @@ def test_dense_results_are_writable_numpy_as_scipys(kind):
         jax.jit(lambda M: M.toarray(out=np.zeros((3, 3))))(A)
 
 
-@pytest.mark.parametrize("method, name", [("tolil", "LIL"), ("todok", "DOK")])
-def test_host_only_formats_say_what_to_use(method, name):
-    with pytest.raises(TypeError, match=f"the {name} format is not provided.*coo_array"):
-        getattr(sp.csr_array(D), method)()
+@pytest.mark.parametrize("fmt", ["lil", "dok"])
+@pytest.mark.parametrize("kind", ["array", "matrix"])
+def test_lil_and_dok_assemble_drop_in_matrices(fmt, kind):
+    """SciPy's assembly idiom: build in LIL/DOK, convert, multiply."""
+    A = getattr(sp, f"{fmt}_{kind}")((3, 3))
+    S = getattr(ss, f"{fmt}_{kind}")((3, 3))
+    for M in (A, S):
+        M[0, 1] = 2.0
+        M[2, 2] = -1.0
+    assert type(A).__name__ == type(S).__name__ and isinstance(A, type(S))
+    C = A.tocsr()
+    assert type(C) is getattr(sp, f"csr_{kind}")
+    assert_same(C, S.tocsr())
+    back = getattr(sp.csr_array(D), "to" + fmt)()
+    assert type(back) is getattr(sp, f"{fmt}_array")
+    np.testing.assert_array_equal(back.toarray(), D)
 
 
 @pytest.fixture

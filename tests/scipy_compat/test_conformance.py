@@ -15,7 +15,7 @@ import pytest
 import scipy.sparse as ss
 
 import jaxsparse.scipy_compat as sp
-from jaxsparse.scipy_compat._base import _spbase
+from jaxsparse.scipy_compat._classes import Containers as _spbase
 
 FORMATS = ["csr", "csc", "coo", "dia", "bsr"]
 KINDS = ["array", "matrix"]

@@ -22,9 +22,7 @@ def _op(A):
     large enough (transparent distribution: the solve then runs on layout vectors)."""
     import scipy.sparse as sps
 
-    from .._base import _spbase
-
-    if isinstance(A, _spbase):
+    if hasattr(A, "_operator"):  # a drop-in matrix (or one traced under jit)
         return A._operator()
     if A is not None and sps.issparse(A):
         from ...formats import CSR

@@ -1,0 +1,123 @@
+"""Host storage with a device cache: what makes a SciPy object a JAX operand.
+
+A drop-in matrix *is* a SciPy sparse object: its arrays (``data``, ``indices``,
+``indptr``; ``coords``; ``offsets``) are SciPy's own writable NumPy arrays, and every
+SciPy method runs on them unchanged. A device copy (a core jaxsparse format, and the
+product operator built from it: see :mod:`._product_view`) is made on the first device
+operation and kept until it may be stale.
+
+When may it be stale? Whenever one of the arrays has been *handed out*: reading
+``A.data`` (by the user, a third-party library or one of SciPy's own methods) returns
+the writable array itself, and whoever holds it can write into it. So every read of a
+stored array, and every assignment, drops the device copy; the next device operation
+rebuilds it (one host-to-device copy of the arrays). The drop-in's own product paths
+read the arrays without dropping anything, and so do the few SciPy methods that only
+compute a new result from them (``nnz``, ``dtype``, ``repr``, ``toarray``, ``sum``...;
+:data:`READ_ONLY_METHODS`). A loop of products, or of solver calls, uploads once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import jax
+import numpy as np
+
+# Methods of SciPy's classes that read the stored arrays but return only new objects
+# (never a view of them): calling them keeps the device copy.
+READ_ONLY_METHODS = ("_getnnz", "__repr__", "__str__", "toarray", "todense", "sum",
+                     "mean", "count_nonzero", "diagonal", "trace", "max", "min",
+                     "getnnz", "__getstate__")
+
+
+class Stored:
+    """A stored array of a drop-in matrix (see the module docstring)."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+        self.slot = "_stored_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        d = obj.__dict__
+        try:
+            value = d[self.slot]
+        except KeyError:
+            raise AttributeError(self.name) from None
+        if not d.get("_reading"):
+            d.pop("_device", None)
+        return value
+
+    def __set__(self, obj, value):
+        d = obj.__dict__
+        d.pop("_device", None)
+        d[self.slot] = value
+
+
+@contextlib.contextmanager
+def reading(obj):
+    """Read ``obj``'s stored arrays without handing them out (no cache drop)."""
+    d = obj.__dict__
+    d["_reading"] = d.get("_reading", 0) + 1
+    try:
+        yield
+    finally:
+        d["_reading"] -= 1
+
+
+def stored(obj, name):
+    """``obj``'s stored array ``name``, read without dropping the device copy."""
+    return obj.__dict__["_stored_" + name]
+
+
+def keeps_cache(method):
+    """``method`` run under :func:`reading` (for SciPy methods that only read)."""
+
+    def wrapped(self, *args, **kwargs):
+        with reading(self):
+            return method(self, *args, **kwargs)
+
+    wrapped.__name__ = method.__name__
+    wrapped.__qualname__ = method.__qualname__
+    wrapped.__doc__ = method.__doc__
+    wrapped.__wrapped__ = method
+    return wrapped
+
+
+def device_core(obj, core_class):
+    """The core jaxsparse format holding ``obj``'s entries, built once per upload."""
+    cache = obj.__dict__.get("_device")
+    if cache is None:
+        with reading(obj):
+            plain = obj._plain()
+        core = core_class.from_scipy(plain)
+        cache = obj.__dict__["_device"] = {"core": core}
+    return cache["core"]
+
+
+def device_operator(obj, core_class):
+    """What ``obj`` multiplies by on the device: the core, a view of it, or a sharded
+    copy over the default mesh (:mod:`._product_view`)."""
+    from .. import sharding
+    from . import _product_view
+
+    core = device_core(obj, core_class)
+    cache = obj.__dict__["_device"]
+    mesh = sharding.default_mesh()
+    if cache.get("mesh", ()) != mesh or "operator" not in cache:
+        cache["operator"] = _product_view.build(core, mesh) if core.ndim == 2 else core
+        cache["mesh"] = mesh
+    return cache["operator"]
+
+
+def is_device_array(x) -> bool:
+    return isinstance(x, jax.Array)
+
+
+def writable(x):
+    """A JAX result as a writable NumPy array (NumPy's own view of a JAX array is
+    read-only)."""
+    if isinstance(x, jax.Array):
+        return np.array(x)
+    return x

@@ -1,0 +1,112 @@
+"""A drop-in matrix inside ``jax.jit``: what a drop-in argument unflattens to there.
+
+SciPy's methods need concrete NumPy arrays, so a traced matrix offers what JAX code
+needs from a matrix argument (products in both orientations, the transpose, the dense
+array, shape and dtype) and refuses everything else with a ``TypeError`` that says
+why. Leaving ``jit`` (a matrix returned by the function) gives a drop-in object again.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from scipy.sparse._sputils import isscalarlike
+
+
+def is_traced(core) -> bool:
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(core))
+
+
+_ARRAYS = ("data", "indices", "indptr", "coords", "offsets", "blocksize")
+
+
+class TracedMatrix:
+    """A drop-in matrix whose arrays are JAX tracers (see the module docstring)."""
+
+    def __init__(self, core, is_matrix: bool):
+        self._core = core
+        self._is_matrix_kind = is_matrix
+
+    shape = property(lambda self: tuple(self._core.shape))
+    ndim = property(lambda self: len(self._core.shape))
+    dtype = property(lambda self: np.dtype(self._core.dtype))
+    nnz = property(lambda self: self._core.nnz)
+    format = property(lambda self: self._core.format)
+
+    def _operator(self):
+        return self._core
+
+    def _wrap(self, core):
+        return TracedMatrix(core, self._is_matrix_kind)
+
+    def __repr__(self) -> str:
+        kind = "matrix" if self._is_matrix_kind else "array"
+        return f"<traced {self.format} sparse {kind} of dtype '{self.dtype}', shape {self.shape}>"
+
+    def __matmul__(self, other):
+        if isscalarlike(other):
+            raise ValueError("Scalar operands are not allowed, use '*' instead")
+        return self._core @ other
+
+    def __rmatmul__(self, other):
+        from ..ops import matmul
+
+        if isscalarlike(other):
+            raise ValueError("Scalar operands are not allowed, use '*' instead")
+        return matmul(other, self._core)
+
+    def dot(self, other):
+        return self * other if isscalarlike(other) else self @ other
+
+    def __mul__(self, other):
+        if isscalarlike(other):
+            return TracedMatrix(self._core * other, self._is_matrix_kind)
+        if self._is_matrix_kind:
+            return self @ other
+        return TracedMatrix(self._core.multiply(other), self._is_matrix_kind)
+
+    __rmul__ = __mul__
+
+    def transpose(self, axes=None, copy=False):
+        return TracedMatrix(self._core.transpose(), self._is_matrix_kind)
+
+    T = property(transpose)
+
+    def toarray(self, order=None, out=None):
+        if out is not None:
+            raise TypeError("toarray(out=...) writes a NumPy array: not under jax.jit")
+        return self._core.todense()
+
+    todense = toarray
+
+    def __getitem__(self, key):
+        raise TypeError("indexing a drop-in matrix is host work (SciPy's), not possible "
+                        "under jax.jit; index outside jit")
+
+    def __setitem__(self, key, value):
+        raise TypeError("assigning into a drop-in matrix mutates it in place, which is "
+                        "impossible under jax.jit (traced arrays are immutable)")
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name in _ARRAYS:  # the traced arrays themselves
+            return getattr(self._core, name)
+        raise TypeError(
+            f"{name} is not available on a drop-in matrix traced under jax.jit: SciPy's "
+            "methods need concrete NumPy arrays (mutations and structural work run "
+            "outside jit); inside, use products, .T, toarray(), shape and dtype"
+        )
+
+
+def _flatten(obj: TracedMatrix):
+    return (obj._core,), (obj.format, obj._is_matrix_kind)
+
+
+def _unflatten(aux, children):
+    from ._classes import _unflatten as unflatten
+
+    return unflatten(aux, children)
+
+
+jax.tree_util.register_pytree_node(TracedMatrix, _flatten, _unflatten)

@@ -1,0 +1,73 @@
+"""Which implementation a ``scipy_compat.linalg`` call runs: SciPy's or jaxsparse's.
+
+- Any ``jax.Array`` or jaxsparse object among the arguments (a core format, a sharded
+  matrix, a traced drop-in matrix, a jaxsparse ``LinearOperator``), or a sparse matrix
+  of at least ``device_min_nnz()`` stored entries: jaxsparse's JAX implementation (one
+  compiled loop; sharded over the default mesh when large). Dense results come back as
+  NumPy arrays unless an argument was a ``jax.Array``.
+- Otherwise (small matrices, NumPy vectors, NumPy ``LinearOperator``\\ s): SciPy's own
+  function on the host, called exactly as SciPy would be (a user's matvec runs exactly
+  as often as under SciPy), with no JAX compile.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import numpy as np
+import scipy.sparse as ss
+
+from .. import _registry
+from .._route import device_min_nnz, stored_entries
+
+
+def _jaxy(x) -> bool:
+    if isinstance(x, jax.Array):
+        return True
+    if _registry.is_ours(x) or isinstance(x, np.ndarray) or ss.issparse(x):
+        return False
+    return type(x).__module__.startswith("jaxsparse.")
+
+
+def _large(x) -> bool:
+    if _registry.is_ours(x) and hasattr(x, "_operator"):
+        return stored_entries(x) >= device_min_nnz()
+    return ss.issparse(x) and x.nnz >= device_min_nnz()
+
+
+def on_device(args, kwargs) -> bool:
+    values = [*args, *kwargs.values()]
+    return any(_jaxy(v) or _large(v) for v in values)
+
+
+def to_numpy(x):
+    """JAX results as writable NumPy arrays, through tuples and lists."""
+    if isinstance(x, tuple) and not hasattr(x, "_fields"):
+        return tuple(to_numpy(v) for v in x)
+    if isinstance(x, tuple):  # a named tuple (lsqr's, lobpcg's)
+        return type(x)(*(to_numpy(v) for v in x))
+    if isinstance(x, list):
+        return [to_numpy(v) for v in x]
+    if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):
+        return np.array(x)
+    return x
+
+
+def routed(ours, theirs, module: str):
+    """``theirs``'s signature; runs ``ours`` on the device or ``theirs`` on the host."""
+
+    @functools.wraps(theirs)
+    def call(*args, **kwargs):
+        if on_device(args, kwargs):
+            out = ours(*args, **kwargs)
+            if any(isinstance(v, jax.Array) for v in (*args, *kwargs.values())):
+                return out
+            return to_numpy(out)
+        return _registry.rewrap_all(theirs(*args, **kwargs))
+
+    call.__module__ = module
+    call.__doc__ = (f"SciPy's ``{theirs.__name__}`` on the host for small NumPy problems; "
+                    f"jaxsparse's JAX implementation for large or JAX ones (see "
+                    f"``jaxsparse.scipy_compat.linalg``).\n\n" + (ours.__doc__ or ""))
+    return call
