@@ -87,7 +87,9 @@ def test_bench_spmv_quick_tables(tmp_path):
                 if row[1] != "float64":
                     assert cell[column] in ("n/a", "not installed")
                 else:
-                    assert cell[column] == "not installed" or float(cell[column]) > 0
+                    # a number (a loaded machine may round a ratio to 0.00: no timing
+                    # is asserted), or the reason PETSc is absent
+                    assert cell[column] == "not installed" or float(cell[column]) >= 0
     payload = json.loads((tmp_path / "spmv.json").read_text())
     assert payload["benchmark"] == "spmv" and payload["copy_gbps"] > 0
     assert set(payload["backends"]) == {"js", "js-dia", "js-1t", "js-2dev"}

@@ -27,7 +27,7 @@ import numpy as np
 # (never a view of them): calling them keeps the device copy.
 READ_ONLY_METHODS = ("_getnnz", "__repr__", "__str__", "toarray", "todense", "sum",
                      "mean", "count_nonzero", "diagonal", "trace", "max", "min",
-                     "getnnz", "__getstate__")
+                     "getnnz")
 
 
 class Stored:

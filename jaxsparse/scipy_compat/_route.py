@@ -7,10 +7,10 @@
   :mod:`._product_view`), and the result comes back as a writable ``np.ndarray``.
 - Anything smaller: SciPy's own compiled kernel, with no JAX dispatch or compile.
 
-The threshold was measured on a 2-core CPU machine (docs/dropin.md): below about 1e5
-stored entries, SciPy's single-threaded product beats the device route's fixed costs
-(copying the operand to the device and the result back, and JAX's dispatch); above it
-the native kernels win. ``JAXSPARSE_DEVICE_MIN_NNZ`` or :func:`set_device_min_nnz`
+The threshold was measured on a 2-core CPU machine (docs/dropin.md): below about 2e6
+stored entries (a random pattern), SciPy's single-threaded product beats the device
+route's fixed costs (copying the operand to the device and the result back, and JAX's
+dispatch); above it the native kernels win. ``JAXSPARSE_DEVICE_MIN_NNZ`` or :func:`set_device_min_nnz`
 overrides it (0: always the device; a huge value: always SciPy).
 """
 
@@ -25,7 +25,7 @@ import scipy.sparse as ss
 
 from . import _device
 
-_DEFAULT_MIN_NNZ = 100_000
+_DEFAULT_MIN_NNZ = 2_000_000
 _min_nnz: int | None = None
 
 

@@ -23,8 +23,12 @@ from .._route import device_min_nnz, stored_entries
 
 
 def _jaxy(x) -> bool:
+    from ...linalg._linear_operator import _CustomLinearOperator
+
     if isinstance(x, jax.Array):
         return True
+    if isinstance(x, _CustomLinearOperator):  # a user's matvec: NumPy code, as likely
+        return False
     if _registry.is_ours(x) or isinstance(x, np.ndarray) or ss.issparse(x):
         return False
     return type(x).__module__.startswith("jaxsparse.")

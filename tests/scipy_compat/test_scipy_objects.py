@@ -1,0 +1,305 @@
+"""The drop-in's matrices are SciPy's objects: consumers accept them, their arrays are
+writable NumPy with a device copy that never goes stale, results follow the operand's
+type, and work is routed by cost."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.io
+import scipy.sparse as ss
+import scipy.sparse.csgraph as csgraph
+import scipy.sparse.linalg as ssl
+
+import jaxsparse.scipy_compat as sp
+
+
+def _poisson(n):
+    return ss.diags_array([-np.ones(n - 1), 2.5 * np.ones(n), -np.ones(n - 1)],
+                          offsets=[-1, 0, 1], format="csr")
+
+
+@pytest.fixture
+def on_device():
+    """Route every product to the device (as for a large matrix)."""
+    sp.set_device_min_nnz(0)
+    yield
+    sp.set_device_min_nnz(None)
+
+
+def _has_device_copy(A) -> bool:
+    return "_device" in A.__dict__
+
+
+# -- SciPy's own objects ------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dia", "bsr", "lil", "dok"])
+@pytest.mark.parametrize("kind", ["array", "matrix"])
+def test_classes_are_scipy_classes(fmt, kind):
+    A = getattr(sp, f"{fmt}_{kind}")(np.eye(3))
+    base = getattr(ss, f"{fmt}_{kind}")
+    assert isinstance(A, base) and ss.issparse(A)
+    assert isinstance(A, ss.sparray if kind == "array" else ss.spmatrix)
+    again = base(A)  # SciPy's own constructor takes it
+    np.testing.assert_array_equal(again.toarray(), np.eye(3))
+    assert type(A.tocsr()) is getattr(sp, f"csr_{kind}")  # results stay drop-in
+
+
+def test_every_public_name_of_scipy_sparse_resolves():
+    for name in ss.__all__:
+        assert hasattr(sp, name), name
+    for name in ssl.__all__:
+        assert hasattr(sp.linalg, name), name
+    for name in csgraph.__all__:
+        assert hasattr(sp.csgraph, name), name
+    assert sp.linalg.MatrixRankWarning is ssl.MatrixRankWarning
+
+
+def test_forwarded_functions_give_drop_in_results():
+    A = sp.csr_array(_poisson(5))
+    K = sp.kron(A, ss.eye_array(2))
+    assert type(K) is getattr(sp, type(ss.kron(_poisson(5), ss.eye_array(2))).__name__)
+    assert type(ss.hstack([A, ss.eye_array(5)], format="csr")).__module__.startswith("scipy")
+    assert type(sp.hstack([A, ss.eye_array(5)], format="csr")) is sp.csr_array
+    assert type(sp.random_array((4, 4), density=0.5, rng=0)) is sp.coo_array
+    r, c, v = sp.find(A)
+    assert all(isinstance(a, np.ndarray) for a in (r, c, v))
+    L = sp.csgraph.laplacian(A)
+    assert type(L) is getattr(sp, type(csgraph.laplacian(_poisson(5))).__name__)
+
+
+# -- storage: writable NumPy, and a device copy that is never stale -----------------------
+def test_arrays_are_writable_numpy_and_writes_reach_the_next_product(on_device):
+    S = _poisson(6)
+    A = sp.csr_array(S)
+    x = np.arange(6.0)
+    np.testing.assert_allclose(A @ x, S @ x)
+    assert _has_device_copy(A)
+    for _ in range(3):
+        A @ x  # a loop of products keeps the one upload
+    assert _has_device_copy(A)
+    assert isinstance(A.data, np.ndarray) and A.data.flags.writeable
+    A.data[0] = 7.0  # through the handed-out array
+    S.data[0] = 7.0
+    np.testing.assert_allclose(A @ x, S @ x)
+    A.data[A.data < 0] = 0.0  # NumPy idiom: prune small values in place
+    S.data[S.data < 0] = 0.0
+    np.testing.assert_allclose(A @ x, S @ x)
+    A.setdiag(1.0)  # a SciPy method that rewrites the arrays
+    S.setdiag(1.0)
+    np.testing.assert_allclose(A @ x, S @ x)
+    A[0, 5] = 3.0  # item assignment (a structural change)
+    S2 = S.tolil()
+    S2[0, 5] = 3.0
+    np.testing.assert_allclose(A @ x, S2.tocsr() @ x)
+
+
+def test_a_third_party_write_is_seen():
+    """scikit-learn's normalize(copy=False) writes into A.data from compiled code."""
+    S = ss.random_array((30, 20), density=0.3, format="csr", rng=1)
+    A = sp.csr_array(S.copy())  # (SciPy's constructor shares the arrays it is given)
+    sp.set_device_min_nnz(0)
+    try:
+        x = np.ones(20)
+        A @ x
+        A.data *= 2.0  # in-place ufunc on the handed-out array
+        np.testing.assert_allclose(A @ x, 2.0 * (S @ x))
+    finally:
+        sp.set_device_min_nnz(None)
+
+
+def test_read_only_methods_keep_the_device_copy(on_device):
+    A = sp.csr_array(_poisson(8))
+    A @ np.ones(8)
+    A.nnz, A.dtype, A.shape, repr(A), A.sum(), A.toarray()  # noqa: B018
+    assert _has_device_copy(A)
+
+
+def test_pickle_and_copy_keep_the_class_and_not_the_device_copy(on_device):
+    A = sp.csr_array(_poisson(5))
+    A @ np.ones(5)
+    B = pickle.loads(pickle.dumps(A))
+    assert type(B) is sp.csr_array and not _has_device_copy(B)
+    np.testing.assert_array_equal(B.toarray(), A.toarray())
+    assert type(A.copy()) is sp.csr_array
+
+
+# -- results follow the operand's type ---------------------------------------------------
+@pytest.mark.parametrize("device", [False, True], ids=["host", "device"])
+def test_products_return_what_the_operand_is(device):
+    sp.set_device_min_nnz(0 if device else None)
+    try:
+        S = _poisson(7)
+        A = sp.csr_array(S)
+        x = np.arange(7.0)
+        y = A @ x
+        assert type(y) is np.ndarray and y.flags.writeable
+        y[0] = 0.0  # FEM codes zero boundary rows of the result
+        np.testing.assert_allclose(x @ A, x @ S)
+        assert type(x @ A) is np.ndarray
+        X = np.ones((7, 2))
+        assert type(A @ X) is np.ndarray and (A @ X).shape == (7, 2)
+        yj = A @ jnp.asarray(x)
+        assert isinstance(yj, jax.Array)
+        np.testing.assert_allclose(np.asarray(yj), S @ x)
+        M = sp.csr_matrix(S)
+        assert isinstance(M * np.asmatrix(x).T, np.matrix)
+    finally:
+        sp.set_device_min_nnz(None)
+
+
+def test_solvers_return_what_b_is():
+    S = _poisson(40)
+    b = np.linspace(0, 1, 40)
+    A = sp.csr_array(S)
+    x, info = sp.linalg.cg(A, b, rtol=1e-10)
+    assert type(x) is np.ndarray and info == 0
+    xj, info = sp.linalg.cg(A, jnp.asarray(b), rtol=1e-10)
+    assert isinstance(xj, jax.Array) and int(info) == 0
+    np.testing.assert_allclose(np.asarray(xj), ssl.spsolve(S.tocsc(), b), rtol=1e-7)
+    sp.set_device_min_nnz(0)  # a large problem: jaxsparse's solver, NumPy out
+    try:
+        x, info = sp.linalg.cg(A, b, rtol=1e-10)
+        assert type(x) is np.ndarray and x.flags.writeable and info == 0
+        assert _has_device_copy(A)
+    finally:
+        sp.set_device_min_nnz(None)
+    np.testing.assert_allclose(x, ssl.spsolve(S.tocsc(), b), rtol=1e-7)
+
+
+# -- routing by cost ---------------------------------------------------------------------
+def test_small_products_and_structural_work_stay_on_the_host():
+    A = sp.csr_array(_poisson(50))
+    A @ np.ones(50)
+    (A.T @ A).tocsc()[3:9, :]
+    assert not _has_device_copy(A)  # nothing was uploaded, nothing compiled
+
+
+def test_routing_threshold_setting(monkeypatch):
+    assert sp.device_min_nnz() == 2_000_000
+    monkeypatch.setenv("JAXSPARSE_DEVICE_MIN_NNZ", "10")
+    assert sp.device_min_nnz() == 10
+    sp.set_device_min_nnz(5)
+    assert sp.device_min_nnz() == 5
+    sp.set_device_min_nnz(None)
+    monkeypatch.setenv("JAXSPARSE_DEVICE_MIN_NNZ", "lots")
+    with pytest.raises(ValueError, match="JAXSPARSE_DEVICE_MIN_NNZ must be an integer"):
+        sp.device_min_nnz()
+    with pytest.raises(ValueError, match="non-negative"):
+        sp.set_device_min_nnz(-1)
+
+
+def test_numpy_linear_operator_is_called_as_often_as_under_scipy():
+    S = _poisson(30)
+    b = np.ones(30)
+    counts = {}
+
+    def op(module, key):
+        def matvec(v):
+            counts[key] = counts.get(key, 0) + 1
+            out = np.empty_like(v)
+            out[:] = S @ v  # writes into a buffer: NumPy-only code
+            return out
+
+        return module.LinearOperator(S.shape, matvec=matvec, dtype=np.float64)
+
+    x_ref, _ = ssl.gmres(op(ssl, "scipy"), b, rtol=1e-10)
+    x, _ = sp.linalg.gmres(op(sp.linalg, "ours"), b, rtol=1e-10)
+    assert counts["ours"] == counts["scipy"]
+    np.testing.assert_allclose(x, x_ref)
+
+
+# -- JAX transformations ---------------------------------------------------------------
+def test_jit_and_grad_through_a_drop_in_argument():
+    S = _poisson(6)
+    A = sp.csr_array(S)
+    x = jnp.arange(6.0)
+    np.testing.assert_allclose(jax.jit(lambda M, v: M @ v)(A, x), S @ np.arange(6.0))
+    np.testing.assert_allclose(jax.jit(lambda M, v: v @ M.T)(A, x), S @ np.arange(6.0))
+    g = jax.grad(lambda v: jnp.sum((A @ v) ** 2))(x)
+    np.testing.assert_allclose(g, 2 * S.T @ (S @ np.arange(6.0)), rtol=1e-12)
+    B = jax.jit(lambda M: M)(A)
+    assert type(B) is sp.csr_array
+    np.testing.assert_array_equal(B.toarray(), S.toarray())
+
+
+# -- consumers -------------------------------------------------------------------------
+def test_csgraph_and_scipy_linalg_accept_drop_in_matrices():
+    S = _poisson(20)
+    A = sp.csr_array(S)
+    assert csgraph.connected_components(A)[0] == 1
+    np.testing.assert_allclose(csgraph.shortest_path(abs(A)), csgraph.shortest_path(abs(S)))
+    np.testing.assert_array_equal(csgraph.reverse_cuthill_mckee(A),
+                                  csgraph.reverse_cuthill_mckee(S))
+    b = np.ones(20)
+    np.testing.assert_allclose(ssl.spsolve(A.tocsc(), b), ssl.spsolve(S.tocsc(), b))
+    np.testing.assert_allclose(ssl.splu(A.tocsc()).solve(b), ssl.spsolve(S.tocsc(), b))
+    np.testing.assert_allclose(ssl.cg(A, b, rtol=1e-10)[0], ssl.cg(S, b, rtol=1e-10)[0])
+    np.testing.assert_allclose(np.sort(ssl.eigsh(A, k=3)[0]), np.sort(ssl.eigsh(S, k=3)[0]))
+    assert ssl.norm(A) == pytest.approx(ssl.norm(S))
+    assert ssl.aslinearoperator(A).matvec(b).shape == (20,)
+
+
+def test_scipy_io_round_trips(tmp_path):
+    A = sp.csr_array(_poisson(6))
+    scipy.io.mmwrite(tmp_path / "a.mtx", A)
+    np.testing.assert_array_equal(scipy.io.mmread(tmp_path / "a.mtx").toarray(), A.toarray())
+    scipy.io.savemat(tmp_path / "a.mat", {"A": A})
+    back = scipy.io.loadmat(tmp_path / "a.mat")["A"]
+    np.testing.assert_array_equal(back.toarray(), A.toarray())  # data, not None
+    for cls in (sp.csr_array, sp.csr_matrix, sp.coo_array):
+        ss.save_npz(tmp_path / "a.npz", cls(A))
+        assert type(sp.load_npz(tmp_path / "a.npz")) is cls
+        assert type(ss.load_npz(tmp_path / "a.npz")).__name__ == cls.__name__
+
+
+def test_scikit_learn_accepts_drop_in_matrices():
+    sklearn = pytest.importorskip("sklearn", reason="scikit-learn is a test extra")
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import NearestNeighbors
+    from sklearn.preprocessing import StandardScaler, normalize
+    from sklearn.utils import check_array
+
+    del sklearn
+    S = ss.random_array((60, 12), density=0.3, format="csr", rng=2)
+    A = sp.csr_array(S)
+    assert ss.issparse(check_array(A, accept_sparse="csr"))
+    B = A.copy()
+    normalize(B, copy=False)  # writes into B.data in place
+    np.testing.assert_allclose(B.toarray(), normalize(S).toarray())
+    np.testing.assert_allclose(TruncatedSVD(3, random_state=0).fit_transform(A),
+                               TruncatedSVD(3, random_state=0).fit_transform(S))
+    np.testing.assert_allclose(StandardScaler(with_mean=False).fit_transform(A).toarray(),
+                               StandardScaler(with_mean=False).fit_transform(S).toarray())
+    y = (np.arange(60) % 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_allclose(LogisticRegression().fit(A, y).coef_,
+                                   LogisticRegression().fit(S, y).coef_)
+    np.testing.assert_array_equal(NearestNeighbors(n_neighbors=3).fit(A).kneighbors(A)[1],
+                                  NearestNeighbors(n_neighbors=3).fit(S).kneighbors(S)[1])
+
+
+def test_pyamg_solves_a_drop_in_matrix():
+    pyamg = pytest.importorskip("pyamg", reason="pyamg is a test extra")
+    S = pyamg.gallery.poisson((20, 20), format="csr")
+    A = sp.csr_array(S)
+    b = np.ones(A.shape[0])
+    x = pyamg.ruge_stuben_solver(A).solve(b, tol=1e-10)
+    np.testing.assert_allclose(S @ x, b, atol=1e-7)
+
+
+def test_networkx_reads_drop_in_matrices():
+    nx = pytest.importorskip("networkx", reason="networkx is a test extra")
+    A = sp.csr_array(_poisson(10))
+    G = nx.from_scipy_sparse_array(A)
+    assert G.number_of_nodes() == 10 and G.number_of_edges() == 19
+    back = nx.to_scipy_sparse_array(G)
+    np.testing.assert_allclose(back.toarray(), A.toarray())
+    row_sums = A.sum(axis=1)
+    row_sums[row_sums != 0] = 1.0 / row_sums[row_sums != 0]  # PageRank writes into it
