@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _operand
 from ..formats._base import AbstractSparse
 
 # -- shared coercion helpers (also used by the other modules of this package) --------------
@@ -42,7 +43,7 @@ def as_core(A: Any) -> AbstractSparse | None:
     """A jaxsparse core format for a sparse input (core, drop-in or SciPy), else ``None``."""
     if isinstance(A, AbstractSparse):
         return A
-    core = getattr(A, "_core", None)
+    core = _operand.core_of(A)
     if isinstance(core, AbstractSparse):
         return core
     if _is_scipy_sparse(A):
@@ -105,16 +106,12 @@ def wrap_like(A: Any, S: Any):
     """A SciPy sparse result as our sparse type: the drop-in's class when ``A`` is a
     drop-in object, else the core format of SciPy's result format."""
     core = core_from_scipy(S)
-    if getattr(A, "_core", None) is not None and hasattr(A, "_wrap"):
-        return A._wrap(core)
-    return core
+    return _operand.wrap_as(A, core) if _operand.implements(A) else core
 
 
 def wrap_core_like(A: Any, core: AbstractSparse):
     """A core result as the drop-in's class when ``A`` is a drop-in object."""
-    if getattr(A, "_core", None) is not None and hasattr(A, "_wrap"):
-        return A._wrap(core)
-    return core
+    return _operand.wrap_as(A, core) if _operand.implements(A) else core
 
 
 def _solve_dtype(lu_dtype, b_dtype):
@@ -303,7 +300,7 @@ def spsolve(A: Any, b: Any, permc_spec=None, use_umfpack=True):
         X = sla.spsolve(sps.csc_array(S), Bs, permc_spec=permc_spec, use_umfpack=False)
         if not sps.issparse(X):  # SciPy returns a dense vector for a one-column b
             return jnp.asarray(X)
-        return wrap_like(A if getattr(A, "_core", None) is not None else b, X)
+        return wrap_like(A if _operand.implements(A) else b, X)
     b = jnp.asarray(b)
     if b.ndim not in (1, 2) or b.shape[0] != S.shape[0]:
         raise ValueError(f"b must have shape ({S.shape[0]},) or ({S.shape[0]}, k), got {b.shape}")

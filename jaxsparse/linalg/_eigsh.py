@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.tree_util import Partial
 
+from .. import _operand
 from ._krylov_schur import _WHICH_H, _random_vector, run_krylov_schur
 from ._operator import as_operator
 
@@ -101,7 +102,7 @@ def as_solver_input(A: Any) -> Any:
     import scipy.sparse as sps
 
     # (a drop-in matrix is a SciPy object too, with a cached device copy: kept as is)
-    if A is not None and sps.issparse(A) and not hasattr(A, "_operator"):
+    if A is not None and sps.issparse(A) and not _operand.implements(A):
         from ._direct import core_from_scipy
 
         return core_from_scipy(A)

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _operand
 from ..formats._base import AbstractSparse
 
 
@@ -198,11 +199,7 @@ class LinearOperator:
             return _ProductLinearOperator(self, x)
         if _is_scalar(x):
             return _ScaledLinearOperator(self, x)
-        if (
-            isinstance(x, AbstractSparse)
-            or isinstance(getattr(type(x), "_core", None), property)
-            or (not isinstance(x, jax.Array | np.ndarray) and hasattr(x, "_core"))
-        ):
+        if isinstance(x, AbstractSparse) or _operand.implements(x):
             return _ProductLinearOperator(self, aslinearoperator(x))
         x = x if hasattr(x, "shape") else jnp.asarray(x)
         if x.ndim == 1 or (x.ndim == 2 and x.shape[1] == 1):
@@ -529,7 +526,7 @@ def aslinearoperator(A: Any) -> LinearOperator:
     """
     if isinstance(A, LinearOperator):
         return A
-    core = getattr(A, "_core", None)
+    core = _operand.core_of(A)
     if isinstance(core, AbstractSparse):
         A = core
     if isinstance(A, AbstractSparse):

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.tree_util import Partial
 
+from .. import _operand
 from ..formats._base import AbstractSparse
 
 
@@ -28,7 +29,7 @@ def as_matvec(op: Any, n: int, name: str) -> tuple[Partial, Any]:
         return Partial(_matmul, op), op.dtype
     from ._linear_operator import LinearOperator
 
-    if isinstance(op, LinearOperator) or _is_scipy_linear_operator(op) or hasattr(op, "_core"):
+    if isinstance(op, LinearOperator) or _is_scipy_linear_operator(op) or _operand.implements(op):
         # LinearOperators (NumPy ones through pure_callback) and the drop-in's classes
         parts = as_operator(op, name, n=n)
         return parts.matvec, parts.dtype
@@ -251,13 +252,13 @@ def _drop_in_operator(op: Any, square: bool) -> Any:
     """A drop-in matrix's product operator (its cached COO view or sharded copy, see
     ``scipy_compat._product_view``); other operators unchanged. A sharded copy serves
     square operators only: its products take and return length-``n`` vectors."""
-    if not isinstance(getattr(op, "_core", None), AbstractSparse):
+    if not _operand.implements(op):
         return op
     from ..sharding import ShardedCSR
 
-    product = op._operator()
+    product = _operand.operator_of(op)
     if isinstance(product, ShardedCSR) and not square:
-        return op._core
+        return _operand.core_of(op)
     return product
 
 

@@ -157,6 +157,16 @@ class DropIn(Containers):
         """A core result as a drop-in object of this kind (array or matrix)."""
         return from_core(core, self._is_matrix_kind)
 
+    # What jaxsparse.linalg reads (jaxsparse._operand): the same three, by protocol.
+    def __jaxsparse_matrix__(self):
+        return self._core
+
+    def __jaxsparse_operator__(self):
+        return self._operator()
+
+    def __jaxsparse_wrap__(self, core):
+        return self._wrap(core)
+
 
 def from_core(core, is_matrix: bool):
     """A core jaxsparse format as a drop-in object (host arrays copied from the device;

@@ -10,8 +10,9 @@
 The threshold was measured on a 2-core CPU machine (docs/dropin.md): below about 2e6
 stored entries (a random pattern), SciPy's single-threaded product beats the device
 route's fixed costs (copying the operand to the device and the result back, and JAX's
-dispatch); above it the native kernels win. ``JAXSPARSE_DEVICE_MIN_NNZ`` or :func:`set_device_min_nnz`
-overrides it (0: always the device; a huge value: always SciPy).
+dispatch); above it the native kernels win. ``JAXSPARSE_DEVICE_MIN_NNZ`` or
+:func:`set_device_min_nnz` overrides it (0: always the device; a huge value: always
+SciPy).
 """
 
 from __future__ import annotations

@@ -39,6 +39,12 @@ class TracedMatrix:
     def _wrap(self, core):
         return TracedMatrix(core, self._is_matrix_kind)
 
+    def __jaxsparse_matrix__(self):  # jaxsparse._operand's protocol
+        return self._core
+
+    __jaxsparse_operator__ = __jaxsparse_matrix__
+    __jaxsparse_wrap__ = _wrap
+
     def __repr__(self) -> str:
         kind = "matrix" if self._is_matrix_kind else "array"
         return f"<traced {self.format} sparse {kind} of dtype '{self.dtype}', shape {self.shape}>"

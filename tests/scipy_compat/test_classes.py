@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as ss
+from _same import assert_same
 
 import jaxsparse.scipy_compat as sp
-from _same import assert_same
 
 D = np.array([[1.0, 0, 2], [0, 0, 3], [4, 0, 0]])
 

@@ -72,6 +72,15 @@ def test_forwarded_functions_give_drop_in_results():
     assert type(L) is getattr(sp, type(csgraph.laplacian(_poisson(5))).__name__)
 
 
+def test_laplacian_nd_gives_drop_in_matrices():
+    L, R = sp.linalg.LaplacianNd((3, 4)), ssl.LaplacianNd((3, 4))
+    S = L.tosparse()
+    assert type(S) is getattr(sp, type(R.tosparse()).__name__)
+    np.testing.assert_array_equal(S.toarray(), R.tosparse().toarray())
+    assert type(L.toarray()) is np.ndarray
+    np.testing.assert_array_equal(L.toarray(), R.toarray())
+
+
 # -- storage: writable NumPy, and a device copy that is never stale -----------------------
 def test_arrays_are_writable_numpy_and_writes_reach_the_next_product(on_device):
     S = _poisson(6)

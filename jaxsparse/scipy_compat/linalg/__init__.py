@@ -9,12 +9,14 @@ drop-in objects. ``LinearOperator`` and ``aslinearoperator`` are jaxsparse's (th
 take NumPy matvecs, and SciPy accepts them).
 """
 
+import numpy as _np
 import scipy.sparse.linalg as _sl
 
 from ... import linalg as _core
 from ...linalg._linear_operator import LinearOperator as LinearOperator
 from ...linalg._linear_operator import aslinearoperator as aslinearoperator
 from .._forward import forward_module as _forward_module
+from .._registry import rewrap as _rewrap
 from . import _isolve
 from ._route import routed as _routed
 
@@ -29,7 +31,19 @@ for _name in _ISOLVE:
     globals()[_name] = _routed(getattr(_isolve, _name), getattr(_sl, _name), __name__)
 for _name in _CORE:
     globals()[_name] = _routed(getattr(_core, _name), getattr(_sl, _name), __name__)
-LaplacianNd = _core.LaplacianNd
+
+
+class LaplacianNd(_core.LaplacianNd):
+    """SciPy's ``LaplacianNd`` (products on JAX); ``tosparse()`` gives a drop-in
+    matrix and ``toarray()`` a NumPy array, as SciPy's do."""
+
+    def tosparse(self):
+        return _rewrap(self._scipy())
+
+    def toarray(self):
+        return _np.array(self._scipy().toarray())
+
+
 ArpackError = _core.ArpackError
 ArpackNoConvergence = _core.ArpackNoConvergence
 SuperLU = _core.SuperLU

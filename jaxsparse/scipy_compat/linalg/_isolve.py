@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ... import _operand
 from ... import linalg as _core
 from ...linalg._operator import as_operator as _as_operator
 
@@ -22,8 +23,8 @@ def _op(A):
     large enough (transparent distribution: the solve then runs on layout vectors)."""
     import scipy.sparse as sps
 
-    if hasattr(A, "_operator"):  # a drop-in matrix (or one traced under jit)
-        return A._operator()
+    if _operand.implements(A):  # a drop-in matrix (or one traced under jit)
+        return _operand.operator_of(A)
     if A is not None and sps.issparse(A):
         from ...formats import CSR
 
@@ -44,7 +45,7 @@ def cg(A, b, x0=None, *, rtol=1e-05, atol=0.0, maxiter=None, M=None, callback=No
     def simple(op):
         # ``cg`` takes matrices and JAX callables; operators become a matvec here (NumPy
         # matvecs through ``jax.pure_callback``, see ``as_operator``).
-        op = getattr(op, "_core", op)
+        op = _operand.core_of(op) if _operand.implements(op) else op
         if isinstance(op, _MatrixLinearOperator):
             return op.A
         if (
