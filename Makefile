@@ -26,6 +26,7 @@ bench: $(VENV)/.stamp-install
 	$(BIN)/python benchmarks/bench_spmv.py --scale 0.1 --json $(BENCH_OUT)/spmv.json --plot $(BENCH_OUT)
 	$(BIN)/python benchmarks/bench_sddmm.py --json $(BENCH_OUT)/sddmm.json --plot $(BENCH_OUT)
 	$(BIN)/python benchmarks/bench_cg.py --repeats 3 --json $(BENCH_OUT)/cg.json --plot $(BENCH_OUT)
+	$(BIN)/python benchmarks/bench_dropin.py --json $(BENCH_OUT)/dropin.json
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

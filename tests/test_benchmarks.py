@@ -143,3 +143,20 @@ def test_bench_triangular_quick_table():
     for r in rows:
         assert len(r) == len(columns)
         assert all(float(v) > 0 for v in r[4:])  # times and ratios are positive numbers
+
+
+def test_bench_dropin_quick_tables(tmp_path):
+    out = _run("bench_dropin.py", "--json", str(tmp_path / "dropin.json"))
+    tables = _tables(out)
+    assert [h for _, h, _ in tables] == [
+        ["matrix", "dtype", "n", "nnz", "op", "scipy-us", "dropin-us", "ratio",
+         "first-scipy-us", "first-dropin-us"],
+        ["matrix", "dtype", "n", "nnz", "scipy-us", "dropin-us", "host-us", "device-us",
+         "route"],
+    ]
+    (_, header, latency), (_, _, routing) = tables
+    assert [r[4] for r in latency][:3] == ["constructor", "tocsc", "transpose"]
+    _check_cells(header, latency, 5)
+    assert [r[-1] for r in routing] == ["host", "host"]  # tiny: below the threshold
+    payload = json.loads((tmp_path / "dropin.json").read_text())
+    assert payload["benchmark"] == "dropin" and len(payload["latency"]) == len(latency)

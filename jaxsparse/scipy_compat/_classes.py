@@ -30,7 +30,6 @@ import inspect
 import sys
 
 import jax
-import numpy as np
 import scipy.sparse as ss
 
 from ..formats import BSR, COO, CSC, CSR, DIA
@@ -87,7 +86,7 @@ def _check_indices(A) -> None:
         raise ValueError(f"indices must be >= 0 and < {minor} (the "
                          f"{'rows' if A.format_name == 'csc' else 'columns'}), got values "
                          f"in [{indices.min()}, {indices.max()}]")
-    if indptr.size > 1 and (np.diff(indptr) < 0).any():
+    if indptr.size > 1 and (indptr[1:] < indptr[:-1]).any():
         raise ValueError("indptr must be a non-decreasing sequence")
 
 

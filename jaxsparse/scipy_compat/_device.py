@@ -37,22 +37,24 @@ class Stored:
         self.name = name
         self.slot = "_stored_" + name
 
+    # Hot: SciPy's own methods read the arrays many times per call. The common case (no
+    # device copy to drop) is one membership test and one lookup.
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
         d = obj.__dict__
+        if "_device" in d and not d.get("_reading"):
+            del d["_device"]
         try:
-            value = d[self.slot]
+            return d[self.slot]
         except KeyError:
             raise AttributeError(self.name) from None
-        if not d.get("_reading"):
-            d.pop("_device", None)
-        return value
 
     def __set__(self, obj, value):
         d = obj.__dict__
-        d.pop("_device", None)
         d[self.slot] = value
+        if "_device" in d:
+            del d["_device"]
 
 
 @contextlib.contextmanager
@@ -75,8 +77,14 @@ def keeps_cache(method):
     """``method`` run under :func:`reading` (for SciPy methods that only read)."""
 
     def wrapped(self, *args, **kwargs):
-        with reading(self):
+        d = self.__dict__
+        if "_device" not in d:  # nothing to keep (SciPy's constructors call nnz often)
             return method(self, *args, **kwargs)
+        d["_reading"] = d.get("_reading", 0) + 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            d["_reading"] -= 1
 
     wrapped.__name__ = method.__name__
     wrapped.__qualname__ = method.__qualname__

@@ -39,6 +39,8 @@ def rewrap(x):
 
 def rewrap_all(x):
     """:func:`rewrap` through tuples and lists (SciPy functions return both)."""
+    if type(x) is np.ndarray:  # the common dense result: nothing to do
+        return x
     if isinstance(x, tuple):
         return tuple(rewrap_all(v) for v in x)
     if isinstance(x, list):

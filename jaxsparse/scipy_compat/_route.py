@@ -37,6 +37,15 @@ def device_min_nnz() -> int:
     raw = os.environ.get("JAXSPARSE_DEVICE_MIN_NNZ")
     if raw is None:
         return _DEFAULT_MIN_NNZ
+    if raw != _env_cache[0]:
+        _env_cache[:] = [raw, _parse(raw)]
+    return _env_cache[1]
+
+
+_env_cache: list = [None, None]  # (raw string, parsed value): parsed once per value
+
+
+def _parse(raw: str) -> int:
     try:
         value = int(raw)
     except ValueError:
@@ -68,13 +77,12 @@ def _supported(A) -> bool:
 
 def on_device(A, other) -> bool:
     """Whether ``A @ other`` (or ``other @ A``) runs on the device."""
-    if isinstance(other, jax.Array):
-        return _supported(A)
-    if not isinstance(other, np.ndarray) or other.dtype.kind not in "fciub":
-        return False
-    if other.ndim not in (1, 2) or not _supported(A) or A.dtype.kind not in "fc":
-        return False
-    return stored_entries(A) >= device_min_nnz()
+    if isinstance(other, np.ndarray):  # first: the hot path of small NumPy products
+        if stored_entries(A) < device_min_nnz():
+            return False
+        return (other.dtype.kind in "fciub" and other.ndim in (1, 2) and _supported(A)
+                and A.dtype.kind in "fc")
+    return isinstance(other, jax.Array) and _supported(A)
 
 
 def _mismatch(A_shape, x_shape, rmatmul: bool) -> ValueError:

@@ -222,6 +222,28 @@ def test_numpy_linear_operator_is_called_as_often_as_under_scipy():
     np.testing.assert_allclose(x, x_ref)
 
 
+def test_an_untraceable_operator_on_the_device_path_runs_on_the_host():
+    """A jax.Array b selects the JAX solver; a NumPy-only matvec cannot be traced, so
+    the solve runs as SciPy's, at the cost of the one failed (traced) call."""
+    S = _poisson(30)
+    calls = []
+
+    def matvec(v):
+        calls.append(1)
+        out = np.empty(30)
+        out[:] = S @ np.asarray(v)  # NumPy only: fails on a tracer
+        return out
+
+    op = sp.linalg.LinearOperator(S.shape, matvec=matvec, dtype=np.float64)
+    x, info = sp.linalg.cg(op, jnp.ones(30), rtol=1e-10)
+    assert info == 0
+    np.testing.assert_allclose(S @ np.asarray(x), np.ones(30), atol=1e-8)
+    ref_calls = []
+    ssl.cg(ssl.LinearOperator(S.shape, matvec=lambda v: ref_calls.append(1) or S @ v,
+                              dtype=np.float64), np.ones(30), rtol=1e-10)
+    assert len(calls) == len(ref_calls) + 1
+
+
 # -- JAX transformations ---------------------------------------------------------------
 def test_jit_and_grad_through_a_drop_in_argument():
     S = _poisson(6)

@@ -17,6 +17,7 @@ import functools
 import jax
 import numpy as np
 import scipy.sparse as ss
+import scipy.sparse.linalg as ssl
 
 from .. import _registry
 from .._route import device_min_nnz, stored_entries
@@ -58,13 +59,38 @@ def to_numpy(x):
     return x
 
 
+def _user_operator(x) -> bool:
+    """A user's operator or function, whose code may be NumPy-only (untraceable)."""
+    from ...linalg._linear_operator import _CustomLinearOperator
+
+    return isinstance(x, _CustomLinearOperator | ssl.LinearOperator) or (
+        callable(x) and not isinstance(x, jax.Array | np.ndarray) and not ss.issparse(x)
+        and not _jaxy(x))
+
+
+def _host_args(values):
+    return [np.asarray(v) if isinstance(v, jax.Array) else v for v in values]
+
+
 def routed(ours, theirs, module: str):
-    """``theirs``'s signature; runs ``ours`` on the device or ``theirs`` on the host."""
+    """``theirs``'s signature; runs ``ours`` on the device or ``theirs`` on the host.
+
+    On the device path, a user's operator that cannot be traced (NumPy code: it fails
+    on the tracer it is first called with) sends the call to the host path, where it
+    runs as SciPy would run it; that costs the one failed call.
+    """
 
     @functools.wraps(theirs)
     def call(*args, **kwargs):
         if on_device(args, kwargs):
-            out = ours(*args, **kwargs)
+            try:
+                out = ours(*args, **kwargs)
+            except Exception:
+                if not any(_user_operator(v) for v in (*args, *kwargs.values())):
+                    raise
+                host_args = _host_args(args)
+                host_kwargs = dict(zip(kwargs, _host_args(kwargs.values()), strict=True))
+                return _registry.rewrap_all(theirs(*host_args, **host_kwargs))
             if any(isinstance(v, jax.Array) for v in (*args, *kwargs.values())):
                 return out
             return to_numpy(out)
