@@ -29,8 +29,10 @@ if not _jax.config.jax_enable_x64:
 import scipy.sparse as _ss  # noqa: E402
 
 from . import _classes, _forward  # noqa: E402
-from ._route import device_min_nnz as device_min_nnz  # noqa: E402
-from ._route import set_device_min_nnz as set_device_min_nnz  # noqa: E402
+from ._thresholds import device_min_nnz as device_min_nnz  # noqa: E402
+from ._thresholds import set_device_min_nnz as set_device_min_nnz  # noqa: E402
+from ._thresholds import set_solver_min_nnz as set_solver_min_nnz  # noqa: E402
+from ._thresholds import solver_min_nnz as solver_min_nnz  # noqa: E402
 
 _CLASS_NAMES = [f"{fmt}_{kind}" for fmt in _classes.FORMATS for kind in ("array", "matrix")]
 globals().update({name: getattr(_classes, name) for name in _CLASS_NAMES})
@@ -40,4 +42,5 @@ globals().update(_forward.forward_module(
 from . import csgraph as csgraph  # noqa: E402
 from . import linalg as linalg  # noqa: E402
 
-__all__ = sorted(set(_ss.__all__) | {"device_min_nnz", "set_device_min_nnz"})
+__all__ = sorted(set(_ss.__all__) | {"device_min_nnz", "set_device_min_nnz",
+                                     "solver_min_nnz", "set_solver_min_nnz"})

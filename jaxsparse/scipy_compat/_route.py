@@ -7,17 +7,10 @@
   :mod:`._product_view`), and the result comes back as a writable ``np.ndarray``.
 - Anything smaller: SciPy's own compiled kernel, with no JAX dispatch or compile.
 
-The threshold was measured on a 2-core CPU machine (docs/dropin.md): below about 2e6
-stored entries (a random pattern), SciPy's single-threaded product beats the device
-route's fixed costs (copying the operand to the device and the result back, and JAX's
-dispatch); above it the native kernels win. ``JAXSPARSE_DEVICE_MIN_NNZ`` or
-:func:`set_device_min_nnz` overrides it (0: always the device; a huge value: always
-SciPy).
+The threshold is measured (:mod:`._thresholds`) and can be set.
 """
 
 from __future__ import annotations
-
-import os
 
 import jax
 import jax.numpy as jnp
@@ -25,43 +18,7 @@ import numpy as np
 import scipy.sparse as ss
 
 from . import _device
-
-_DEFAULT_MIN_NNZ = 2_000_000
-_min_nnz: int | None = None
-
-
-def device_min_nnz() -> int:
-    """Stored entries from which a NumPy operand's product runs on the device."""
-    if _min_nnz is not None:
-        return _min_nnz
-    raw = os.environ.get("JAXSPARSE_DEVICE_MIN_NNZ")
-    if raw is None:
-        return _DEFAULT_MIN_NNZ
-    if raw != _env_cache[0]:
-        _env_cache[:] = [raw, _parse(raw)]
-    return _env_cache[1]
-
-
-_env_cache: list = [None, None]  # (raw string, parsed value): parsed once per value
-
-
-def _parse(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"JAXSPARSE_DEVICE_MIN_NNZ must be an integer, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"JAXSPARSE_DEVICE_MIN_NNZ must be >= 0, got {value}")
-    return value
-
-
-def set_device_min_nnz(value: int | None) -> None:
-    """Set the routing threshold for this process (``None``: back to the default or
-    the environment variable)."""
-    global _min_nnz
-    if value is not None and (not isinstance(value, int | np.integer) or value < 0):
-        raise ValueError(f"value must be a non-negative integer or None, got {value!r}")
-    _min_nnz = None if value is None else int(value)
+from ._thresholds import device_min_nnz
 
 
 def stored_entries(A) -> int:

@@ -21,9 +21,11 @@ def small_threshold(monkeypatch):
     monkeypatch.setattr(sharding, "MIN_SHARDED_NNZ", 1)
     mesh = jax.make_mesh((4,), ("x",), axis_types=(AxisType.Auto,))
     js.set_default_mesh(mesh)
-    sp.set_device_min_nnz(0)  # and route even tiny NumPy products to the device
+    sp.set_device_min_nnz(0)  # and route even tiny NumPy products and solves to JAX
+    sp.set_solver_min_nnz(0)
     yield mesh
     sp.set_device_min_nnz(None)
+    sp.set_solver_min_nnz(None)
     sharding._default._default = sharding._default._UNSET
 
 

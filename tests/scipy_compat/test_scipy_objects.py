@@ -170,13 +170,13 @@ def test_solvers_return_what_b_is():
     xj, info = sp.linalg.cg(A, jnp.asarray(b), rtol=1e-10)
     assert isinstance(xj, jax.Array) and int(info) == 0
     np.testing.assert_allclose(np.asarray(xj), ssl.spsolve(S.tocsc(), b), rtol=1e-7)
-    sp.set_device_min_nnz(0)  # a large problem: jaxsparse's solver, NumPy out
+    sp.set_solver_min_nnz(0)  # a large problem: jaxsparse's solver, NumPy out
     try:
         x, info = sp.linalg.cg(A, b, rtol=1e-10)
         assert type(x) is np.ndarray and x.flags.writeable and info == 0
         assert _has_device_copy(A)
     finally:
-        sp.set_device_min_nnz(None)
+        sp.set_solver_min_nnz(None)
     np.testing.assert_allclose(x, ssl.spsolve(S.tocsc(), b), rtol=1e-7)
 
 
@@ -188,18 +188,34 @@ def test_small_products_and_structural_work_stay_on_the_host():
     assert not _has_device_copy(A)  # nothing was uploaded, nothing compiled
 
 
-def test_routing_threshold_setting(monkeypatch):
-    assert sp.device_min_nnz() == 2_000_000
-    monkeypatch.setenv("JAXSPARSE_DEVICE_MIN_NNZ", "10")
-    assert sp.device_min_nnz() == 10
-    sp.set_device_min_nnz(5)
-    assert sp.device_min_nnz() == 5
-    sp.set_device_min_nnz(None)
-    monkeypatch.setenv("JAXSPARSE_DEVICE_MIN_NNZ", "lots")
-    with pytest.raises(ValueError, match="JAXSPARSE_DEVICE_MIN_NNZ must be an integer"):
-        sp.device_min_nnz()
+@pytest.mark.parametrize("name, env, default", [
+    ("device_min_nnz", "JAXSPARSE_DEVICE_MIN_NNZ", 2_000_000),
+    ("solver_min_nnz", "JAXSPARSE_SOLVER_MIN_NNZ", 1_000_000)])
+def test_routing_threshold_settings(monkeypatch, name, env, default):
+    get, put = getattr(sp, name), getattr(sp, "set_" + name)
+    assert get() == default
+    monkeypatch.setenv(env, "10")
+    assert get() == 10
+    put(5)
+    assert get() == 5
+    put(None)
+    monkeypatch.setenv(env, "lots")
+    with pytest.raises(ValueError, match=f"{env} must be an integer"):
+        get()
     with pytest.raises(ValueError, match="non-negative"):
-        sp.set_device_min_nnz(-1)
+        put(-1)
+
+
+def test_small_solves_run_scipys_solver_and_large_ones_jaxsparses(monkeypatch):
+    S = _poisson(40)
+    A = sp.csr_array(S)
+    b = np.ones(40)
+    sp.linalg.cg(A, b)
+    assert not _has_device_copy(A)  # SciPy's own cg: nothing uploaded or compiled
+    monkeypatch.setenv("JAXSPARSE_SOLVER_MIN_NNZ", str(A.nnz))
+    x, info = sp.linalg.cg(A, b, rtol=1e-10)
+    assert _has_device_copy(A) and info == 0
+    np.testing.assert_allclose(x, ssl.spsolve(S.tocsc(), b), rtol=1e-7)
 
 
 def test_numpy_linear_operator_is_called_as_often_as_under_scipy():

@@ -2,7 +2,7 @@
 
 - Any ``jax.Array`` or jaxsparse object among the arguments (a core format, a sharded
   matrix, a traced drop-in matrix, a jaxsparse ``LinearOperator``), or a sparse matrix
-  of at least ``device_min_nnz()`` stored entries: jaxsparse's JAX implementation (one
+  of at least ``solver_min_nnz()`` stored entries: jaxsparse's JAX implementation (one
   compiled loop; sharded over the default mesh when large). Dense results come back as
   NumPy arrays unless an argument was a ``jax.Array``.
 - Otherwise (small matrices, NumPy vectors, NumPy ``LinearOperator``\\ s): SciPy's own
@@ -20,7 +20,8 @@ import scipy.sparse as ss
 import scipy.sparse.linalg as ssl
 
 from .. import _registry
-from .._route import device_min_nnz, stored_entries
+from .._route import stored_entries
+from .._thresholds import solver_min_nnz
 
 
 def _jaxy(x) -> bool:
@@ -37,8 +38,8 @@ def _jaxy(x) -> bool:
 
 def _large(x) -> bool:
     if _registry.is_ours(x) and hasattr(x, "_operator"):
-        return stored_entries(x) >= device_min_nnz()
-    return ss.issparse(x) and x.nnz >= device_min_nnz()
+        return stored_entries(x) >= solver_min_nnz()
+    return ss.issparse(x) and x.nnz >= solver_min_nnz()
 
 
 def on_device(args, kwargs) -> bool:
