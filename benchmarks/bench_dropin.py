@@ -7,9 +7,10 @@
 Two tables, each op run on ``scipy.sparse`` and on ``jaxsparse.scipy_compat`` objects
 built from the same arrays:
 
-- latency: warm structural operations and a product on a small random CSR matrix
-  (median of ``--repeats`` calls, in µs), and the *first* call of each on a fresh object,
-  the cost a script of small steps pays (a JAX compile would show here);
+- latency: warm structural operations and a product on a small random CSR matrix, and
+  small solves (``sp.linalg``) on a 1-D Poisson matrix (median of ``--repeats`` calls,
+  in µs), and the *first* call of each on a fresh object, the cost a script of small
+  steps pays (a JAX compile would show here);
 - routing: ``A @ x`` for growing random matrices (10 per row): SciPy, the drop-in with
   its default route, and the drop-in forced onto each route (``set_device_min_nnz``),
   so the measured crossover behind the default threshold is visible.
@@ -49,6 +50,15 @@ OPS = {
     "hstack": lambda m, A, x: m.hstack([A, A], format="csr"),
     "eliminate_zeros": lambda m, A, x: A.copy().eliminate_zeros(),
     "A @ x": lambda m, A, x: A @ x,
+}
+# name -> a small solve on an SPD matrix P (1-D Poisson) and a vector b
+SOLVES = {
+    "cg": lambda m, P, b: m.linalg.cg(P, b, rtol=1e-8),
+    "gmres": lambda m, P, b: m.linalg.gmres(P, b, rtol=1e-8),
+    "eigsh(k=6)": lambda m, P, b: m.linalg.eigsh(P, k=6),
+    "eigsh(sigma=0)": lambda m, P, b: m.linalg.eigsh(P, k=3, sigma=0),
+    "expm_multiply": lambda m, P, b: m.linalg.expm_multiply(-0.1 * P, b),
+    "spsolve": lambda m, P, b: m.linalg.spsolve(P.tocsc(), b),
 }
 LATENCY_HEADER = ["matrix", "dtype", "n", "nnz", "op", "scipy-us", "dropin-us", "ratio",
                   "first-scipy-us", "first-dropin-us"]
@@ -97,6 +107,19 @@ def latency(args) -> list[list]:
         scipy_us = _median_us(lambda op=op: op(ss, S, x), args.repeats)
         ours_us = _median_us(lambda op=op, A=ours: op(sp, A, x), args.repeats)
         rows.append(["random", "float64", args.n, S.nnz, name, scipy_us, ours_us,
+                     ours_us / scipy_us, first_scipy, first_ours])
+    n = args.n
+    P = ss.diags_array([-np.ones(n - 1), 2.5 * np.ones(n), -np.ones(n - 1)],
+                       offsets=[-1, 0, 1], format="csr")
+    b = np.linspace(0.0, 1.0, n)
+    for name, solve in SOLVES.items():
+        ours = sp.csr_array(P.copy())
+        fresh_scipy, fresh_ours = P.copy(), sp.csr_array(P.copy())
+        first_scipy = _first_call_us(lambda s=solve, M=fresh_scipy: s(ss, M, b))
+        first_ours = _first_call_us(lambda s=solve, M=fresh_ours: s(sp, M, b))
+        scipy_us = _median_us(lambda s=solve: s(ss, P, b), args.repeats)
+        ours_us = _median_us(lambda s=solve, M=ours: s(sp, M, b), args.repeats)
+        rows.append(["poisson1d", "float64", n, P.nnz, name, scipy_us, ours_us,
                      ours_us / scipy_us, first_scipy, first_ours])
     return rows
 

@@ -34,6 +34,7 @@ import scipy.sparse as ss
 
 from ..formats import BSR, COO, CSC, CSR, DIA
 from . import _device, _registry, _route
+from ._traced import from_core, unflatten
 
 CORE_CLASSES = {"csr": CSR, "csc": CSC, "coo": COO, "dia": DIA, "bsr": BSR}
 STORED = {"csr": ("data", "indices", "indptr"), "csc": ("data", "indices", "indptr"),
@@ -82,7 +83,10 @@ def _check_indices(A) -> None:
         minor = A.shape[0]
     else:
         minor = A.shape[1] // (A.blocksize[1] if A.format_name == "bsr" else 1)
-    if indices.size and (indices.min() < 0 or indices.max() >= minor):
+    # One reduction: seen as unsigned, a negative index is larger than any valid one.
+    unsigned = indices.view(f"u{indices.dtype.itemsize}") if indices.dtype.kind == "i" \
+        else indices
+    if indices.size and unsigned.max() >= minor:
         raise ValueError(f"indices must be >= 0 and < {minor} (the "
                          f"{'rows' if A.format_name == 'csc' else 'columns'}), got values "
                          f"in [{indices.min()}, {indices.max()}]")
@@ -167,37 +171,8 @@ class DropIn(Containers):
         return self._wrap(core)
 
 
-def from_core(core, is_matrix: bool):
-    """A core jaxsparse format as a drop-in object (host arrays copied from the device;
-    a traced core gives a :class:`._traced.TracedMatrix`)."""
-    from ._traced import TracedMatrix, is_traced
-
-    if is_traced(core):
-        return TracedMatrix(core, is_matrix)
-    return _registry.rewrap(_as_kind(core.to_scipy(), is_matrix))
-
-
-def _as_kind(x, is_matrix: bool):
-    if isinstance(x, ss.spmatrix) == is_matrix:
-        return x
-    if is_matrix:
-        return getattr(ss, f"{x.format}_matrix")(x)
-    return getattr(ss, f"{x.format}_array")(x)
-
-
 def _flatten(obj):
     return (obj._core,), (obj.format_name, obj._is_matrix_kind)
-
-
-def _unflatten(aux, children):
-    from ._traced import TracedMatrix
-
-    (core,) = children
-    leaves = jax.tree_util.tree_leaves(core)
-    if leaves and all(isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
-                      for x in leaves):
-        return from_core(core, aux[1])
-    return TracedMatrix(core, aux[1])
 
 
 # Operators whose results SciPy sometimes builds with its module-level classes instead of
@@ -208,9 +183,18 @@ _OPERATORS = ("__getitem__", "__add__", "__radd__", "__sub__", "__rsub__", "__mu
               "__gt__", "__le__", "__ge__", "__pos__")
 
 
+# Public methods that return None, a number or a NumPy array (SciPy calls some of them
+# inside its constructors): no result to re-label, so no wrapper on the hot path.
+_NO_SPARSE_RESULT = frozenset((
+    "check_format", "prune", "sort_indices", "sum_duplicates", "eliminate_zeros",
+    "setdiag", "resize", "getnnz", "count_nonzero", "get_shape", "getformat",
+    "getmaxprint", "toarray", "todense", "nonzero", "diagonal", "trace", "argmax",
+    "argmin"))
+
+
 def _results_to_rewrap(base: type):
     for name in dir(base):
-        if name.startswith("_") and name not in _OPERATORS:
+        if (name.startswith("_") and name not in _OPERATORS) or name in _NO_SPARSE_RESULT:
             continue
         if inspect.isfunction(getattr(base, name, None)):
             yield name
@@ -246,7 +230,7 @@ def _make(fmt: str, is_matrix: bool) -> type:
                 namespace[method] = _device.keeps_cache(namespace.get(method) or
                                                         getattr(base, method))
         cls = type(name, (DropIn, base), namespace)
-        jax.tree_util.register_pytree_node(cls, _flatten, _unflatten)
+        jax.tree_util.register_pytree_node(cls, _flatten, unflatten)
     else:
         cls = type(name, (Containers, base), namespace)
     cls.format_name = fmt

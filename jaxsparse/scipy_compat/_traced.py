@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import scipy.sparse as ss
 from scipy.sparse._sputils import isscalarlike
+
+from . import _registry
 
 
 def is_traced(core) -> bool:
@@ -105,14 +108,33 @@ class TracedMatrix:
         )
 
 
+def from_core(core, is_matrix: bool):
+    """A core jaxsparse format as a drop-in object (host arrays copied from the device),
+    or a :class:`TracedMatrix` when the core is traced."""
+    if is_traced(core):
+        return TracedMatrix(core, is_matrix)
+    return _registry.rewrap(_as_kind(core.to_scipy(), is_matrix))
+
+
+def _as_kind(x, is_matrix: bool):
+    if isinstance(x, ss.spmatrix) == is_matrix:
+        return x
+    return getattr(ss, f"{x.format}_{'matrix' if is_matrix else 'array'}")(x)
+
+
 def _flatten(obj: TracedMatrix):
     return (obj._core,), (obj.format, obj._is_matrix_kind)
 
 
-def _unflatten(aux, children):
-    from ._classes import _unflatten as unflatten
+def unflatten(aux, children):
+    """Every drop-in class's pytree unflatten: concrete device arrays (a matrix returned
+    from ``jit``) give a drop-in object again, tracers a :class:`TracedMatrix`."""
+    (core,) = children
+    leaves = jax.tree_util.tree_leaves(core)
+    if leaves and all(isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
+                      for x in leaves):
+        return from_core(core, aux[1])
+    return TracedMatrix(core, aux[1])
 
-    return unflatten(aux, children)
 
-
-jax.tree_util.register_pytree_node(TracedMatrix, _flatten, _unflatten)
+jax.tree_util.register_pytree_node(TracedMatrix, _flatten, unflatten)
