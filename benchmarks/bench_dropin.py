@@ -96,30 +96,25 @@ def _median_us(fn, repeats: int) -> float:
 
 
 def latency(args) -> list[list]:
-    S = _random(args.n, 10)
-    x = np.ones(args.n)
+    n = args.n
+    P = ss.diags_array([-np.ones(n - 1), 2.5 * np.ones(n), -np.ones(n - 1)],
+                       offsets=[-1, 0, 1], format="csr")
+    return (_latency_rows("random", _random(n, 10), np.ones(n), OPS, args.repeats)
+            + _latency_rows("poisson1d", P, np.linspace(0.0, 1.0, n), SOLVES, args.repeats))
+
+
+def _latency_rows(matrix: str, S, x, ops: dict, repeats: int) -> list[list]:
+    """One row per op: warm SciPy and drop-in times, and each one's first call on a
+    fresh copy of ``S``."""
     rows = []
-    for name, op in OPS.items():
+    for name, op in ops.items():
         ours = sp.csr_array(S.copy())
         fresh_scipy, fresh_ours = S.copy(), sp.csr_array(S.copy())
         first_scipy = _first_call_us(lambda op=op, A=fresh_scipy: op(ss, A, x))
         first_ours = _first_call_us(lambda op=op, A=fresh_ours: op(sp, A, x))
-        scipy_us = _median_us(lambda op=op: op(ss, S, x), args.repeats)
-        ours_us = _median_us(lambda op=op, A=ours: op(sp, A, x), args.repeats)
-        rows.append(["random", "float64", args.n, S.nnz, name, scipy_us, ours_us,
-                     ours_us / scipy_us, first_scipy, first_ours])
-    n = args.n
-    P = ss.diags_array([-np.ones(n - 1), 2.5 * np.ones(n), -np.ones(n - 1)],
-                       offsets=[-1, 0, 1], format="csr")
-    b = np.linspace(0.0, 1.0, n)
-    for name, solve in SOLVES.items():
-        ours = sp.csr_array(P.copy())
-        fresh_scipy, fresh_ours = P.copy(), sp.csr_array(P.copy())
-        first_scipy = _first_call_us(lambda s=solve, M=fresh_scipy: s(ss, M, b))
-        first_ours = _first_call_us(lambda s=solve, M=fresh_ours: s(sp, M, b))
-        scipy_us = _median_us(lambda s=solve: s(ss, P, b), args.repeats)
-        ours_us = _median_us(lambda s=solve, M=ours: s(sp, M, b), args.repeats)
-        rows.append(["poisson1d", "float64", n, P.nnz, name, scipy_us, ours_us,
+        scipy_us = _median_us(lambda op=op: op(ss, S, x), repeats)
+        ours_us = _median_us(lambda op=op, A=ours: op(sp, A, x), repeats)
+        rows.append([matrix, "float64", S.shape[0], S.nnz, name, scipy_us, ours_us,
                      ours_us / scipy_us, first_scipy, first_ours])
     return rows
 
