@@ -289,6 +289,19 @@ def test_csgraph_and_scipy_linalg_accept_drop_in_matrices():
     np.testing.assert_allclose(np.sort(ssl.eigsh(A, k=3)[0]), np.sort(ssl.eigsh(S, k=3)[0]))
     assert ssl.norm(A) == pytest.approx(ssl.norm(S))
     assert ssl.aslinearoperator(A).matvec(b).shape == (20,)
+    np.testing.assert_allclose(np.sort(ssl.svds(A, k=2, random_state=0)[1]),
+                               np.sort(ssl.svds(S, k=2, random_state=0)[1]))
+    np.testing.assert_allclose(ssl.gmres(A, b, rtol=1e-10)[0], ssl.gmres(S, b, rtol=1e-10)[0])
+    K = ss.kron(A, ss.eye_array(2), format="csr")  # SciPy's functions on mixed inputs
+    np.testing.assert_array_equal(K.toarray(), ss.kron(S, ss.eye_array(2)).toarray())
+
+
+def test_index_dtypes_follow_scipy():
+    rows, cols = np.array([0, 2], np.int64), np.array([1, 0], np.int64)
+    ours = sp.coo_array(([1.0, 2.0], (rows, cols)), shape=(3, 3)).tocsr()
+    theirs = ss.coo_array(([1.0, 2.0], (rows, cols)), shape=(3, 3)).tocsr()
+    assert ours.indices.dtype == theirs.indices.dtype
+    assert ours.indptr.dtype == theirs.indptr.dtype
 
 
 def test_scipy_io_round_trips(tmp_path):
@@ -349,4 +362,7 @@ def test_networkx_reads_drop_in_matrices():
     back = nx.to_scipy_sparse_array(G)
     np.testing.assert_allclose(back.toarray(), A.toarray())
     row_sums = A.sum(axis=1)
+    assert type(row_sums) is np.ndarray and row_sums.flags.writeable
     row_sums[row_sums != 0] = 1.0 / row_sums[row_sums != 0]  # PageRank writes into it
+    ranks = nx.pagerank(nx.from_scipy_sparse_array(abs(A)))
+    assert len(ranks) == 10 and sum(ranks.values()) == pytest.approx(1.0)
