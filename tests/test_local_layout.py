@@ -172,7 +172,7 @@ def test_products_match_scipy_and_the_csr_layout(build, d):
 @pytest.mark.parametrize("backend", ["xla", "native"])
 def test_both_dia_backends_agree(backend):
     from jaxsparse.ops import _dispatch
-    from jaxsparse.sharding._sharded import dia_backend, matmul, matmul_transposed
+    from jaxsparse.sharding._sharded_ops import dia_backend, matmul, matmul_transposed
 
     if backend not in _dispatch.available("dia_matmul"):
         pytest.skip(f"the {backend} backend is not built here")

@@ -98,6 +98,24 @@ def test_rectangular_has_row_and_column_layouts():
         As @ np.ones(17)
 
 
+def test_left_products_and_the_transpose_as_a_jit_argument():
+    """``y @ As`` (NumPy and JAX y) and ``As.T`` passed into ``jit`` as a pytree."""
+    S = sps.random_array((30, 45), density=0.2, format="csr",
+                         rng=np.random.default_rng(6))
+    As = jsh.shard(S, mesh_of(4), "x")
+    y = np.linspace(-1.0, 1.0, 30)
+    assert_close(y @ As, y @ S, np.float64)
+    assert_close(jnp.asarray(y) @ As, y @ S, np.float64)
+    assert_close(jax.jit(lambda v, A: v @ A)(jnp.asarray(y), As), y @ S, np.float64)
+    leaves, tree = jax.tree_util.tree_flatten(As.T)
+    assert len(leaves) == len(jax.tree_util.tree_leaves(As))
+    At = jax.tree_util.tree_unflatten(tree, leaves)
+    assert isinstance(At, jsh.TransposedShardedCSR) and At.shape == (45, 30)
+    assert_close(jax.jit(lambda T, v: T @ v)(As.T, y), S.T @ y, np.float64)
+    Y = np.ones((2, 30))
+    assert_close(Y @ As, Y @ S, np.float64)
+
+
 @pytest.mark.parametrize("kind", [AxisType.Explicit, AxisType.Auto])
 def test_explicit_and_auto_meshes(kind):
     S = poisson2d()

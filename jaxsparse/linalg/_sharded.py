@@ -32,7 +32,7 @@ def solve_in_layout(
     needs the mesh in context (under an outer ``jit`` the caller provides it).
     """
     from ..sharding import ShardedCSR
-    from ..sharding._sharded import _in_layout
+    from ..sharding._sharded_ops import in_layout
 
     run = solve if vectors is None else (lambda b, x0: solve(b, x0, vectors))
     if not isinstance(A, ShardedCSR):
@@ -41,7 +41,7 @@ def solve_in_layout(
         raise ValueError("M must be sharded with A's layout (shard(M, ..., like=A))")
     tracing = isinstance(b, jax.core.Tracer)
     context = contextlib.nullcontext() if tracing else jax.set_mesh(A.mesh)
-    laid_out = _in_layout(A, b, "cols")
+    laid_out = in_layout(A, b, "cols")
     with context:
         if laid_out:
             return run(b, x0)

@@ -1,29 +1,288 @@
-"""Sharded SDDMM, reductions and diagonal: each shard works on its own blocks, in their
-local layout (CSR, or diagonals for the owned block; see ``plan.local_format``)."""
+"""The sharded operations, in one place: products (``A @ x``, ``A.T @ y``), SDDMM and the
+reductions, with the layout helpers they share (placing vectors in a plan's layout,
+each shard's owned and halo products).
+
+Everything here works on a :class:`~._sharded.ShardedCSR`'s leaves and static plan
+(its ``key``); the class's methods call in here, and nothing here imports the class
+module (the type names in annotations only), so the two never import each other.
+"""
 
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from ..formats._index import index_dtype
 from ..ops import _dispatch
 from ..ops._dia_kernel import dia_data_cotangent
 from ..ops._dtypes import as_dense, result_dtype
-from ..ops._primitives import CSR_KERNELS
+from ..ops._primitives import CSR_KERNELS, DIA_MATMUL
 from ..ops._reference import csr_row_ids
 from ._collectives import exchange
-from ._sharded import (
-    ShardedCSR,
-    _in_layout,
-    _placed,
-    add_halo_rows,
-    halo_row_operand,
-    own_leaves,
-    own_matmul,
-)
+from ._plan import ShardingPlan
+
+if TYPE_CHECKING:
+    from ._sharded import PlanKey, ShardedCSR
+
+
+def gather_layout(mesh, axis, index, x):
+    """Each shard picks its slots out of a replicated ``x`` (padding reads a zero)."""
+    return _gather_fn(mesh, axis, x.ndim)(index, _replicated(mesh, x))
+
+
+@functools.lru_cache(maxsize=64)
+def _gather_fn(mesh, axis, ndim):
+    def pick(idx, x):
+        padded = jnp.concatenate([x, jnp.zeros((1,) + x.shape[1:], x.dtype)])
+        return padded[idx[0]]
+
+    spec = P(axis, *([None] * (ndim - 1)))
+    return jax.jit(jax.shard_map(pick, mesh=mesh, in_specs=(P(axis), P()), out_specs=spec))
+
+
+def scatter_layout(mesh, axis, index, y, n):
+    """Gather the layout onto every shard and scatter it back to global order."""
+    want = NamedSharding(mesh, P(axis, *([None] * (y.ndim - 1))))
+    if isinstance(y, jax.core.Tracer):
+        if AxisType.Explicit in mesh.axis_types:
+            y = jax.sharding.reshard(y, want)
+    elif getattr(y, "sharding", None) != want:
+        y = jax.device_put(y, want)
+    return _scatter_fn(mesh, axis, y.ndim, n)(index, y)
+
+
+@functools.lru_cache(maxsize=64)
+def _scatter_fn(mesh, axis, ndim, n):
+    def place(idx, y):
+        idx = jax.lax.all_gather(idx[0], axis, tiled=True, to="invarying")
+        y = jax.lax.all_gather(y, axis, tiled=True, to="invarying")
+        out = jnp.zeros((n + 1,) + y.shape[1:], y.dtype).at[idx].set(y, mode="drop")
+        return out[:n]
+
+    spec = P(axis, *([None] * (ndim - 1)))
+    return jax.jit(jax.shard_map(place, mesh=mesh, in_specs=(P(axis), spec), out_specs=P()))
+
+
+def _replicated(mesh, x):
+    if isinstance(x, jax.core.Tracer):
+        return jax.sharding.reshard(x, NamedSharding(mesh, P()))
+    return jax.device_put(x, NamedSharding(mesh, P()))
+
+
+# -- moving owned values between CSR slot order and the DIA data ----------------------
+def on_mesh(As: ShardedCSR, v):
+    """A concrete stacked array not yet on the mesh is placed there (``P(axis)``)."""
+    if isinstance(v, jax.core.Tracer):
+        return v
+    sharding = getattr(v, "sharding", None)
+    if isinstance(sharding, NamedSharding) and sharding.mesh == As.mesh:
+        return v
+    return jax.device_put(v, NamedSharding(As.mesh, P(As.axis)))
+
+
+@functools.lru_cache(maxsize=64)
+def to_dia(key: PlanKey):
+    """CSR-slot-ordered owned values -> DIA data, per shard (capacity slots dropped)."""
+    plan = key.plan
+    n_diags, n_cols = plan.own_diagonals, plan.cols.block
+
+    def local(vals, slot):
+        flat = jnp.zeros(n_diags * n_cols, vals.dtype).at[slot[0]].add(vals[0], mode="drop")
+        return flat.reshape(1, n_diags, n_cols)
+
+    leaf = P(plan.axis)
+    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf, leaf), out_specs=leaf))
+
+
+@functools.lru_cache(maxsize=64)
+def dia_values(key: PlanKey):
+    """DIA data -> owned values in CSR slot order (capacity slots read 0)."""
+    plan = key.plan
+
+    def local(data, slot):
+        flat = data[0].reshape(-1)
+        return flat.at[slot[0]].get(mode="fill", fill_value=0)[None]
+
+    leaf = P(plan.axis)
+    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf, leaf), out_specs=leaf))
+
+
+def own_leaves(As: ShardedCSR) -> tuple[jax.Array, ...]:
+    """The leaves the owned block's kernels read: CSR ``(data, indices, indptr)`` or DIA
+    ``(data, offsets)``."""
+    if As.local_format == "dia":
+        return As.own_data, As.own_offsets
+    return As.own_data, As.own_indices, As.own_indptr
+
+
+def own_matmul(plan: ShardingPlan, own, x, *, transpose: bool, backend: str) -> jax.Array:
+    """The owned block times ``x`` on one shard (inside ``shard_map``); ``own`` holds
+    this shard's :func:`own_leaves`."""
+    shape = (plan.rows.block, plan.cols.block)
+    if plan.local_format == "dia":
+        data, offsets = own
+        return DIA_MATMUL.bind(data, offsets, x, shape=shape, transpose=transpose,
+                               width=shape[1], backend=dia_backend(backend))
+    return CSR_KERNELS.matmul.bind(*own, x, shape=shape, transpose=transpose,
+                                   backend=backend)
+
+
+def dia_backend(backend: str) -> str:
+    """The DIA kernel's backend for a product whose CSR kernels use ``backend``: the
+    platform's DIA default when ``backend`` is the platform's CSR default or has no DIA
+    kernel (e.g. "pallas"), else ``backend`` itself (e.g. a forced "xla" reference)."""
+    if backend == _dispatch.pick("csr_matmul") or backend not in _dispatch.available(
+            "dia_matmul"):
+        return _dispatch.pick("dia_matmul")
+    return backend
+
+
+def add_halo_rows(plan: ShardingPlan, y: jax.Array, hy: jax.Array, rows: jax.Array):
+    """``y`` plus the halo block's rows ``hy`` (one shard, inside ``shard_map``): added at
+    the block rows they belong to, or directly when the halo block has every row."""
+    if plan.halo_block_rows == plan.rows.block:
+        return y + hy
+    return y.at[rows].add(hy, mode="drop")  # padding rows carry the sentinel: dropped
+
+
+def halo_row_operand(plan: ShardingPlan, b: jax.Array, rows: jax.Array) -> jax.Array:
+    """The rows of a row-layout operand ``b`` that the halo block's rows read."""
+    if plan.halo_block_rows == plan.rows.block:
+        return b
+    return b.at[rows].get(mode="fill", fill_value=0)
+
+
+# -- the sharded products --------------------------------------------------------------
+@functools.lru_cache(maxsize=128)
+def _local_product(key: PlanKey, backend: str, dense_spec: P):
+    """The jitted shard_map of one product; cached per plan key (equal for similar
+    matrices), so eager calls compile once."""
+    plan = key.plan
+    halo = plan.halo
+    halo_shape = (plan.halo_block_rows, halo.width)
+    n_own = 2 if plan.local_format == "dia" else 3
+
+    def local(*args):
+        own = tuple(a[0] for a in args[:n_own])
+        halo_d, halo_i, halo_p, halo_r, send, x = args[n_own:]
+        hx = exchange(x, send[0], method=halo.method, axis=plan.axis,
+                      n_shards=plan.n_shards, shifts=halo.shifts, sizes=halo.sizes)
+        y = own_matmul(plan, own, x, transpose=False, backend=backend)
+        if halo.width:
+            hy = CSR_KERNELS.matmul.bind(halo_d[0], halo_i[0], halo_p[0], hx,
+                                         shape=halo_shape, transpose=False, backend=backend)
+            y = add_halo_rows(plan, y, hy, halo_r[0])
+        return y
+
+    leaf = P(plan.axis)
+    in_specs = (leaf,) * (n_own + 5) + (dense_spec,)
+    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=in_specs,
+                                 out_specs=dense_spec))
+
+
+def _dense_spec(As: ShardedCSR, x: jax.Array) -> P:
+    """``P(axis)`` for vectors; for matrices keep a column sharding over another axis."""
+    if x.ndim == 1:
+        return P(As.axis)
+    col = None
+    sharding = getattr(x, "sharding", None)
+    if isinstance(sharding, NamedSharding) and len(sharding.spec) > 1:
+        col = sharding.spec[1]
+    return P(As.axis, col)
+
+
+def _apply(As: ShardedCSR, xs: jax.Array, backend: str | None) -> jax.Array:
+    dtype = result_dtype(As.dtype, xs.dtype)
+    if xs.dtype != dtype:
+        xs = xs.astype(dtype)
+    A = As if As.dtype == dtype else As.astype(dtype)
+    backend = _dispatch.pick("csr_matmul", backend)
+    fn = _local_product(A.key, backend, _dense_spec(A, xs))
+    return fn(*own_leaves(A), A.halo_data, A.halo_indices, A.halo_indptr, A.halo_rows, A.send,
+              xs)
+
+
+def in_layout(As: ShardedCSR, x: jax.Array, side: str) -> bool:
+    """Is ``x`` a vector in the plan's ``side`` layout (else a plain global vector)?
+
+    Decided by length; when the layout and the global length coincide, by whether
+    ``x`` carries the layout's sharding (traced vectors are taken to be laid out).
+    Raises for a length that matches neither.
+    """
+    laid_out = As._layout_index(side).size
+    n = As.shape[1] if side == "cols" else As.shape[0]
+    name, dim = ("x", "A.shape[1]") if side == "cols" else ("y", "A.shape[0]")
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-D or 2-D, got shape {x.shape}")
+    if x.shape[0] not in (n, laid_out):
+        raise ValueError(
+            f"{name} must have length {n} ({dim}) or {laid_out} (the plan's {side} "
+            f"layout), got shape {x.shape}"
+        )
+    if laid_out != n:
+        return x.shape[0] == laid_out
+    if isinstance(x, jax.core.Tracer):
+        if AxisType.Explicit not in As.mesh.axis_types:
+            return True  # Auto meshes do not type shardings: vectors in loops are laid out
+        spec = jax.typeof(x).sharding.spec  # Explicit meshes do: use it
+        return len(spec) > 0 and spec[0] == As.axis
+    sharding = getattr(x, "sharding", None)
+    spec = getattr(sharding, "spec", ())
+    return isinstance(sharding, NamedSharding) and len(spec) > 0 and spec[0] == As.axis
+
+
+def placed(As: ShardedCSR, x: jax.Array) -> jax.Array:
+    """A laid-out vector that is not on the mesh yet (a host or one-device array)."""
+    if isinstance(x, jax.core.Tracer):
+        return x
+    want = NamedSharding(As.mesh, _dense_spec(As, x))
+    sharding = getattr(x, "sharding", None)
+    if isinstance(sharding, NamedSharding) and sharding.mesh == As.mesh:
+        return x
+    return jax.device_put(x, want)
+
+
+def matmul(As: ShardedCSR, x, *, backend: str | None = None) -> jax.Array:
+    """``As @ x``: ``x`` in the column layout (result in the row layout, same sharding)
+    or a plain length-``n`` vector / ``(n, k)`` array (result plain too)."""
+    x = as_dense(x, "x")
+    if in_layout(As, x, "cols"):
+        return _apply(As, placed(As, x), backend)
+    return As.unshard_vector(_apply(As, As.shard_vector(x, "cols"), backend), "rows")
+
+
+def matmul_transposed(As: ShardedCSR, y, *, backend: str | None = None) -> jax.Array:
+    """``As.T @ y``: the transpose of the halo product (reverse exchange, partial sums
+    accumulated at their owners)."""
+    y = as_dense(y, "y")
+    if not in_layout(As, y, "rows"):
+        ys = As.shard_vector(y, "rows")
+        return As.unshard_vector(matmul_transposed(As, ys, backend=backend), "cols")
+    y = placed(As, y)
+    dtype = result_dtype(As.dtype, y.dtype)
+    A = As if As.dtype == dtype else As.astype(dtype)
+    y = y.astype(dtype)
+    x_shape = (As.col_index.size,) + y.shape[1:]
+    x_aval = jax.ShapeDtypeStruct(x_shape, dtype, sharding=_like_sharding(y, As, len(x_shape)))
+    (out,) = jax.linear_transpose(lambda x: _apply(A, x, backend), x_aval)(y)
+    return out
+
+
+def _like_sharding(y, As, ndim):
+    sharding = getattr(y, "sharding", None)
+    if isinstance(sharding, NamedSharding):
+        return sharding
+    return NamedSharding(As.mesh, P(As.axis, *([None] * (ndim - 1))))
+
+
+def local_index_dtype(*extents: int):
+    return index_dtype(*extents)
+
 
 _HALO = ("halo_data", "halo_indices", "halo_indptr", "halo_rows", "send")
 
@@ -48,7 +307,7 @@ def sddmm(As: ShardedCSR, B, C, *, backend: str | None = None) -> ShardedCSR:
     n, m = As.shape
     if B.ndim != 2 or C.ndim != 2 or B.shape[1] != C.shape[0]:
         raise ValueError(f"B and C must be (n, k) and (k, m), got {B.shape} and {C.shape}")
-    B = _placed(As, B) if _in_layout(As, B, "rows") else As.shard_vector(B, "rows")
+    B = placed(As, B) if in_layout(As, B, "rows") else As.shard_vector(B, "rows")
     if C.shape[1] != m:
         raise ValueError(f"C must have {m} columns (A.shape[1]), got shape {C.shape}")
     Ct = As.shard_vector(C.T, "cols")
