@@ -7,10 +7,12 @@ Arithmetic dunders delegate to :mod:`jaxsparse.ops`, which dispatches on the ope
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import numpy as np
+
+from . import _registry
 
 
 def concrete_int(value: Any) -> Any:
@@ -28,6 +30,20 @@ class AbstractSparse(abc.ABC):
 
     shape: tuple[int, ...]
     data: jax.Array
+
+    # What the rest of the package asks about a format (instead of comparing names):
+    format_name: ClassVar[str] = ""  # SciPy's name; a subclass that sets it is registered
+    # The product kernels that serve it: "csr" (CSR, and CSC as the transposed CSR
+    # product), "coo", "dia" or "bsr" (ops/_dispatch.py names are "<layout>_matmul").
+    kernel_layout: ClassVar[str] = ""
+    # ``data`` holds one value per stored entry, in slot order (CSR, CSC, COO): the
+    # entries' values without a conversion to COO.
+    entries_in_data: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("format_name"):
+            _registry.register(cls)
 
     @property
     def dtype(self) -> np.dtype:
@@ -54,7 +70,7 @@ class AbstractSparse(abc.ABC):
 
     @property
     def format(self) -> str:
-        return type(self).__name__.lower()
+        return self.format_name
 
     @abc.abstractmethod
     def todense(self) -> jax.Array:
@@ -104,10 +120,9 @@ class AbstractSparse(abc.ABC):
         current format returns ``self``. SciPy equivalent: ``A.asformat(format)``."""
         if format is None or format == self.format:
             return self
-        if format not in ("csr", "csc", "coo", "dia", "bsr"):
+        if format not in _registry.FORMATS:
             raise ValueError(
-                f"format must be one of 'csr', 'csc', 'coo', 'dia', 'bsr' or None, "
-                f"got {format!r}"
+                f"format must be one of {_registry.format_names()} or None, got {format!r}"
             )
         return getattr(self, f"to{format}")()
 
@@ -125,7 +140,7 @@ class AbstractSparse(abc.ABC):
         """
         from ._convert import from_bcoo
 
-        return from_bcoo(bcoo).asformat(cls.__name__.lower())
+        return from_bcoo(bcoo).asformat(cls.format_name)
 
     def __repr__(self) -> str:
         return (

@@ -40,6 +40,9 @@ class BSR(AbstractSparseMatrix):
     has_sorted_indices: bool = dataclasses.field(default=False, metadata=_static)
     has_canonical_format: bool = dataclasses.field(default=False, metadata=_static)
 
+    format_name = "bsr"
+    kernel_layout = "bsr"
+
     # -- basic properties ---------------------------------------------------------------
     @property
     def _block_shape(self) -> tuple[int, int]:

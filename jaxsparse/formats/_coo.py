@@ -34,6 +34,10 @@ class COO(AbstractSparseMatrix):
     shape: tuple[int, ...] = dataclasses.field(metadata=_static)
     has_canonical_format: bool = dataclasses.field(default=False, metadata=_static)
 
+    format_name = "coo"
+    kernel_layout = "coo"
+    entries_in_data = True
+
     @property
     def row(self) -> jax.Array:
         if self.ndim != 2:

@@ -31,6 +31,9 @@ class CSC(AbstractCompressed):
     has_sorted_indices: bool = dataclasses.field(default=False, metadata=_static)
     has_canonical_format: bool = dataclasses.field(default=False, metadata=_static)
 
+    format_name = "csc"
+    kernel_layout = "csr"  # as the transposed CSR product
+    entries_in_data = True
     _major_is_row = False
 
     def transpose(self):

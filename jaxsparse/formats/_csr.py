@@ -38,6 +38,9 @@ class CSR(AbstractCompressed):
     has_sorted_indices: bool = dataclasses.field(default=False, metadata=_static)
     has_canonical_format: bool = dataclasses.field(default=False, metadata=_static)
 
+    format_name = "csr"
+    kernel_layout = "csr"
+    entries_in_data = True
     _major_is_row = True
 
     def transpose(self):

@@ -37,6 +37,9 @@ class DIA(AbstractSparseMatrix):
     shape: tuple[int, int] = dataclasses.field(metadata=_static)
     width: int | None = dataclasses.field(default=None, metadata=_static)
 
+    format_name = "dia"
+    kernel_layout = "dia"
+
     @property
     def _width(self) -> int:
         m = self.shape[1]

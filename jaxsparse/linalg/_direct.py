@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import _operand
 from ..formats._base import AbstractSparse
+from ..formats._registry import FORMATS
 
 # -- shared coercion helpers (also used by the other modules of this package) --------------
 
@@ -53,11 +54,9 @@ def as_core(A: Any) -> AbstractSparse | None:
 
 def core_from_scipy(S: Any) -> AbstractSparse:
     """A SciPy sparse matrix as the core format of the same name (CSR for lil/dok)."""
-    from ..formats import BSR, COO, CSC, CSR, DIA
-
-    cls = {"csr": CSR, "csc": CSC, "coo": COO, "dia": DIA, "bsr": BSR}.get(S.format)
+    cls = FORMATS.get(S.format)
     if cls is None:
-        S, cls = S.tocsr(), CSR
+        S, cls = S.tocsr(), FORMATS["csr"]
     return cls.from_scipy(S)
 
 

@@ -93,7 +93,7 @@ def _as_csr(A: Any) -> CSR | None:
         if isinstance(A, jax.Array | np.ndarray) and jnp.ndim(A) == 2:
             return None
         raise TypeError(f"A must be a sparse matrix or a dense 2-D array, got {type(A).__name__}")
-    if core.format not in ("csr", "csc"):
+    if core.kernel_layout != "csr":  # CSR or CSC
         warnings.warn(
             "CSC or CSR matrix format is required. Converting to CSR matrix.",
             SparseEfficiencyWarning,

@@ -46,6 +46,7 @@ from ._pattern import (
     keys_to_compressed,
     same_structure,
     scalar_dtype,
+    slot_data,
     to_format,
     valid_mask,
     where_valid,
@@ -161,10 +162,6 @@ def elementwise_symbolic(A, B, op: str = "add") -> ElementwisePlan:
     )
 
 
-def _slot_data(A) -> jax.Array:
-    return A.data if A.format in ("csr", "csc", "coo") else as_coo(A).data
-
-
 @functools.partial(jax.jit, static_argnames=("op", "nnz", "dtype"))
 def _combine(ad, bd, a_pos, b_pos, *, op, nnz, dtype):
     """Sum each operand's slots into the output pattern, then apply ``op``."""
@@ -176,7 +173,7 @@ def _combine(ad, bd, a_pos, b_pos, *, op, nnz, dtype):
 def _numeric(op: str, A, B, plan: ElementwisePlan, dtype):
     if not isinstance(plan, ElementwisePlan):
         raise TypeError(f"plan must be an ElementwisePlan, got {type(plan).__name__}")
-    ad, bd = _slot_data(A), _slot_data(B)
+    ad, bd = slot_data(A), slot_data(B)
     if (plan.shape, plan.a_capacity, plan.b_capacity, plan.how) != (
         tuple(A.shape), ad.shape[0], bd.shape[0], _how(op)
     ):

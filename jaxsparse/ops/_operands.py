@@ -18,8 +18,7 @@ def check_sparse(A, name: str = "A") -> None:
 
 def kernel_name(A, op: str) -> str:
     """The dispatch name of ``A``'s kernel for ``op`` ("matmul" or "sampled")."""
-    layout = A.format if A.format in ("coo", "dia", "bsr") else "csr"
-    return f"{layout}_{op}"
+    return f"{A.kernel_layout}_{op}"
 
 
 def prepare(A, operands: dict[str, object], op: str, backend: str | None):

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..formats._base import AbstractSparse
 from ..formats._coo import COO
+from ..formats._registry import format_class
 from ._scan import prefix_sum
 
 
@@ -64,6 +65,12 @@ def same_structure(A, B) -> bool:
 def as_coo(A) -> COO:
     """``A`` as COO; for CSR/CSC/COO its ``data`` is ``A.data`` itself (same slots)."""
     return A.tocoo()
+
+
+def slot_data(A) -> jax.Array:
+    """The values of ``A``'s entry slots in COO order (``A.data`` itself where the
+    format stores one value per entry)."""
+    return A.data if A.entries_in_data else as_coo(A).data
 
 
 def host_coords(A) -> tuple[np.ndarray, ...] | None:
@@ -118,10 +125,9 @@ def keys_to_compressed(keys: np.ndarray, shape, major: int):
 
 def valid_mask(A) -> jax.Array | None:
     """Boolean mask of the real (non-padding) slots of ``A.data``'s leading axis."""
-    fmt = A.format
-    if fmt in ("csr", "csc"):
+    if A.kernel_layout == "csr":
         return jnp.arange(A.capacity, dtype=A.indptr.dtype) < A.indptr[-1]
-    if fmt == "coo":
+    if A.kernel_layout == "coo":
         return A.coords[0] < A.shape[0]
     if hasattr(A, "_band"):  # DIA: data (n_diags, n_cols), out-of-band slots are padding
         return A._band()[1]
@@ -194,13 +200,10 @@ def canonical(A):
     """``A`` without duplicate entries, in its own format (jit-able)."""
     if getattr(A, "has_canonical_format", True):
         return A
-    fmt = A.format
-    if fmt not in ("csr", "csc", "coo") and hasattr(A, "sum_duplicates"):
+    if not A.entries_in_data and hasattr(A, "sum_duplicates"):
         return A.sum_duplicates()
     coo = sum_duplicates_coo(as_coo(A))
-    if fmt == "coo":
-        return coo
-    return to_format(coo, fmt, like=A)
+    return to_format(coo, A.format, like=A)
 
 
 # -- formats -----------------------------------------------------------------------------
@@ -213,7 +216,7 @@ def to_format(M, fmt: str, like=None):
         return M
     if M.ndim == 1:
         return M
-    if fmt in ("csr", "csc", "coo"):
+    if format_class(fmt).entries_in_data:  # every format converts to these, jit-able
         return getattr(M, "to" + fmt)()
     method = getattr(M, "to" + fmt, None)
     if method is None:

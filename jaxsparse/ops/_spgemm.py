@@ -31,7 +31,7 @@ from ..formats._index import index_dtype
 from . import _dispatch
 from ._dtypes import result_dtype
 from ._operands import check_sparse
-from ._pattern import as_coo, host_coords, keys_to_compressed, structure_is_concrete
+from ._pattern import as_coo, host_coords, keys_to_compressed, slot_data, structure_is_concrete
 from ._primitives import SPGEMM_NUMERIC
 from ._reference import accumulation_dtype
 from ._scan import prefix_sum
@@ -142,13 +142,9 @@ def _check_plan(A, B, plan) -> None:
 
 
 def as_coo_capacity(A) -> int:
-    if A.format in ("csr", "csc", "coo"):
+    if A.entries_in_data:
         return A.capacity
     return int(jax.eval_shape(lambda a: a.tocoo().data, A).shape[0])
-
-
-def _slot_data(A) -> jax.Array:
-    return A.data if A.format in ("csr", "csc", "coo") else as_coo(A).data
 
 
 def spgemm_numeric(A, B, plan: SpgemmPlan, *, backend: str | None = None) -> CSR:
@@ -168,7 +164,7 @@ def spgemm_numeric(A, B, plan: SpgemmPlan, *, backend: str | None = None) -> CSR
     _check_plan(A, B, plan)
     backend = _dispatch.pick("spgemm_numeric", backend)
     dtype = result_dtype(A.dtype, B.dtype)
-    data = SPGEMM_NUMERIC.bind(_slot_data(A), _slot_data(B), plan.a_slot, plan.b_slot,
+    data = SPGEMM_NUMERIC.bind(slot_data(A), slot_data(B), plan.a_slot, plan.b_slot,
                                plan.seg, nnz=plan.nnz, dtype=np.dtype(dtype), backend=backend)
     return CSR(data, plan.indices, plan.indptr, shape=plan.shape, has_sorted_indices=True,
                has_canonical_format=True)
