@@ -9,7 +9,7 @@ segment-sum and scatter, and never slice to a data-dependent size. Each is one c
 program (``jax.jit``, bounds and capacities static): an eager call is one dispatch, and
 its first call one compile rather than one per ``jnp`` primitive. Only the *choice* of
 output capacity in :func:`eliminate_zeros` looks at concrete values, and only when the
-input is concrete (the two-phase rule of DESIGN.md).
+input is concrete (the two-phase rule: structure on the host, values under jit).
 """
 
 from __future__ import annotations

@@ -45,7 +45,8 @@ def _out_aval(likes, shape, dtype):
     """An aval of ``shape``/``dtype`` that keeps the inputs' manual (shard_map) axes.
 
     Dropping ``manual_axis_type`` inside ``shard_map`` gives right forward values and
-    silently wrong gradients (JAX_NOTES.md), so we derive it from the inputs.
+    silently wrong gradients (docs/architecture.md, "JAX behaviours"), so we derive it
+    from the inputs.
     """
     like = next((a for a in likes if a.manual_axis_type is not None), likes[0])
     return jax.core.ShapedArray(shape, dtype).update(

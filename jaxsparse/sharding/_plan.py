@@ -1,6 +1,6 @@
 """``plan(A, mesh, axis)``: the static facts about sharding one matrix, found on the host.
 
-Follows the paper's image partitions (§3-4 of reference/legate-sparse-sc23.txt):
+Follows the image partitions of Legate Sparse (SC'23, §3-4; docs/architecture.md):
 
 - a row partition (balanced nonzeros, bounded rows; a permutation where needed);
 - image(pos -> crd, vals): each shard's entries, padded to one common capacity;
