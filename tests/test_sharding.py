@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,6 +15,7 @@ from jax.sharding import PartitionSpec as P
 
 import jaxsparse as js
 import jaxsparse.sharding as jsh
+from jaxsparse.ops.native import missing_reason
 
 
 def mesh_of(n_devices, kind=AxisType.Explicit, names=("x",), shape=None):
@@ -159,6 +162,29 @@ def test_compiled_program_uses_the_planned_collective(method, hlo):
     xs = As.shard_vector(np.ones(40))
     assert _collectives(As, xs)[hlo] >= 1
     assert_close(As.unshard_vector(As @ xs), S @ np.ones(40), np.float64)
+
+
+@pytest.mark.skipif(missing_reason() is not None,
+                    reason="the check names the native kernels' custom calls; not built here")
+def test_owned_product_does_not_wait_for_the_halo_exchange():
+    """In the compiled program, the owned block's product reads no exchanged value: only
+    the halo product does. So a scheduler with asynchronous collectives (XLA on GPUs)
+    may run the owned product while the halo is in flight. (XLA:CPU's collectives are
+    synchronous: there the owned product is simply ordered before the exchange.)"""
+    S = banded(64)
+    # CSR blocks: both products are native custom calls (a DIA owned block runs as an
+    # XLA fusion on CPU, where this text check could not name it)
+    As = jsh.shard(S, mesh_of(2), "x", local_format="csr", halo="ppermute")
+    xs = As.shard_vector(np.ones(64))
+    hlo = jax.jit(lambda A, v: A @ v).lower(As, xs).compile().as_text()
+    exchanged = set(re.findall(r"%([\w.-]+) = \S+ collective-permute\(", hlo))
+    assert exchanged
+    products = re.findall(r"= \S+ custom-call\(([^)]*)\), "
+                          r"custom_call_target=\"jaxsparse_csr_matmul", hlo)
+    reads_halo = [any(op.strip().lstrip("%") in exchanged for op in args.split(","))
+                  for args in products]
+    assert sorted(reads_halo) == [False, True], products  # owned: no; halo: yes
+    assert_close(As.unshard_vector(As @ xs), S @ np.ones(64), np.float64)
 
 
 def test_scattered_pattern_picks_all_to_all_and_dense_halo_all_gather():
