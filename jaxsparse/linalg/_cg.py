@@ -23,16 +23,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._operator import (
-    as_matvec,
-    identity,
-    is_callable_operator,
-    is_identity,
-    norm,
-    squared_norm,
-    vdot,
-)
+from ._operator import as_matvec, identity, is_callable_operator, is_identity
 from ._sharded import solve_in_layout
+from ._vectors import norm, squared_norm, vdot
 
 
 def cg(

@@ -20,7 +20,7 @@ from ._krylov import (
     solve_square,
     where_tree,
 )
-from ._operator import norm, vdot
+from ._vectors import norm, vdot
 
 
 def cgs(

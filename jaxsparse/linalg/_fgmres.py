@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._krylov import basis, lartg, real_dtype
-from ._operator import norm, vdot
+from ._vectors import norm, vdot
 
 
 def fgmres(

@@ -27,7 +27,7 @@ from ._krylov import (
     sharded_like,
     solve_square,
 )
-from ._operator import norm, vdot
+from ._vectors import norm, vdot
 
 
 def gcrotmk(

@@ -25,7 +25,7 @@ from ._krylov import (
     real_dtype,
     solve_square,
 )
-from ._operator import norm, vdot
+from ._vectors import norm, vdot
 
 
 def gmres(

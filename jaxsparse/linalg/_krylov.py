@@ -24,15 +24,9 @@ import jax.numpy as jnp
 from jax import lax
 from jax.tree_util import Partial
 
-from ._operator import (
-    Operator,
-    as_operator,
-    identity,
-    is_callable_operator,
-    norm,
-    transpose_of,
-)
+from ._operator import Operator, as_operator, identity, is_callable_operator, transpose_of
 from ._sharded import solve_in_layout
+from ._vectors import norm
 
 RUNNING = -(2**30)  # ``code`` of a loop that has not stopped on its own
 

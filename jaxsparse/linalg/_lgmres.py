@@ -13,7 +13,7 @@ from jax import lax
 
 from ._fgmres import fgmres, hessenberg_apply, recycle, stacked_pairs
 from ._krylov import basis, combine, emit, real_dtype, solve_square
-from ._operator import norm
+from ._vectors import norm
 
 
 def lgmres(

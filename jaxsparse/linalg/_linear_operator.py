@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import _operand
 from ..formats._base import AbstractSparse
+from ._vectors import rmatmul
 
 
 def _is_scalar(x: Any) -> bool:
@@ -475,14 +476,10 @@ class _MatrixLinearOperator(LinearOperator):
         return self.A @ X
 
     def _rmatvec(self, x):
-        from ._operator import _rmatmul
-
-        return _rmatmul(self.A, x)
+        return rmatmul(self.A, x)
 
     def _rmatmat(self, X):
-        from ._operator import _rmatmul
-
-        return _rmatmul(self.A, X)
+        return rmatmul(self.A, X)
 
 
 class IdentityOperator(LinearOperator):

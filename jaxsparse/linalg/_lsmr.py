@@ -11,7 +11,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._krylov import lsq_stop_code, prepare_rectangular, real_dtype, sym_ortho
-from ._operator import is_callable_operator, norm
+from ._operator import is_callable_operator
+from ._vectors import norm
 
 
 def lsmr(

@@ -12,6 +12,8 @@ from jax.tree_util import Partial
 
 from .. import _operand
 from ..formats._base import AbstractSparse
+from ._linear_operator import LinearOperator, _MatrixLinearOperator, aslinearoperator
+from ._vectors import matmul, rmatmul
 
 
 def as_matvec(op: Any, n: int, name: str) -> tuple[Partial, Any]:
@@ -26,9 +28,7 @@ def as_matvec(op: Any, n: int, name: str) -> tuple[Partial, Any]:
     """
     if isinstance(op, AbstractSparse):
         _check_square(op.shape, n, name)
-        return Partial(_matmul, op), op.dtype
-    from ._linear_operator import LinearOperator
-
+        return Partial(matmul, op), op.dtype
     if isinstance(op, LinearOperator) or _is_scipy_linear_operator(op) or _operand.implements(op):
         # LinearOperators (NumPy ones through pure_callback) and the drop-in's classes
         parts = as_operator(op, name, n=n)
@@ -43,7 +43,7 @@ def as_matvec(op: Any, n: int, name: str) -> tuple[Partial, Any]:
                 f"{name} is sharded with shape {op.shape}: it must be square and b must be "
                 f"in its layout (length {laid_out}), got length {n}"
             )
-        return Partial(_matmul, op), op.dtype
+        return Partial(matmul, op), op.dtype
     if _is_scipy_sparse(op):
         raise TypeError(
             f"{name} is a scipy.sparse matrix; convert it once with "
@@ -54,7 +54,7 @@ def as_matvec(op: Any, n: int, name: str) -> tuple[Partial, Any]:
         if dense.ndim != 2:
             raise ValueError(f"{name} must be 2-D when given as an array, got shape {dense.shape}")
         _check_square(dense.shape, n, name)
-        return Partial(_matmul, dense), dense.dtype
+        return Partial(matmul, dense), dense.dtype
     if callable(op):
         return Partial(op), None
     raise TypeError(
@@ -76,11 +76,7 @@ def is_callable_operator(op: Partial) -> bool:
     """Whether ``op`` wraps a user's function (rather than a matrix we multiply by)."""
     if op.func is _transpose_apply:
         return is_callable_operator(op.args[0])
-    return op.func not in (_matmul, _identity, _rmatmul)
-
-
-def _matmul(a, v):
-    return a @ v
+    return op.func not in (matmul, _identity, rmatmul)
 
 
 def _identity(v):
@@ -98,29 +94,6 @@ def _is_scipy_sparse(op: Any) -> bool:
     except ImportError:  # pragma: no cover - scipy is a dependency
         return False
     return sps.issparse(op)
-
-
-def vdot(a: jax.Array, b: jax.Array) -> jax.Array:
-    """``sum(conj(a) * b)``: a sum of products, never ``jnp.vdot``.
-
-    On an Explicit mesh ``jnp.dot``/``jnp.vdot`` of two sharded vectors raise (the
-    contracting dimension is sharded); an elementwise product and a sum do not.
-    """
-    if jnp.iscomplexobj(a):
-        a = jnp.conj(a)
-    return jnp.sum(a * b)
-
-
-def squared_norm(a: jax.Array) -> jax.Array:
-    """``norm(a) ** 2`` as a sum of products (see :func:`vdot`); real-valued."""
-    if jnp.iscomplexobj(a):
-        return jnp.sum(jnp.real(a) ** 2 + jnp.imag(a) ** 2)
-    return jnp.sum(a * a)
-
-
-def norm(a: jax.Array) -> jax.Array:
-    """Euclidean norm as a sum of products (see :func:`vdot`); real-valued."""
-    return jnp.sqrt(squared_norm(a))
 
 
 # -- operators with an adjoint, LinearOperators, and host (NumPy) matvecs ------------------
@@ -170,8 +143,6 @@ def as_operator(
     detected by tracing it once with ``jax.eval_shape`` and then runs through
     ``jax.pure_callback``: correct, but one device-to-host round trip per product.
     """
-    from ._linear_operator import LinearOperator, _MatrixLinearOperator, aslinearoperator
-
     op = _drop_in_operator(op, square)
     if isinstance(op, _MatrixLinearOperator):
         op = op.A
@@ -188,12 +159,12 @@ def as_operator(
             _check_square(tuple(op.shape), n if n is not None else op.shape[0], name)
         elif n is not None and op.shape[0] != n:
             raise ValueError(f"{name} has {op.shape[0]} rows but b has length {n}")
-        return Operator(Partial(_matmul, op), Partial(_rmatmul, op), tuple(op.shape), op.dtype)
+        return Operator(Partial(matmul, op), Partial(rmatmul, op), tuple(op.shape), op.dtype)
     from ..sharding import ShardedCSR
 
     if isinstance(op, ShardedCSR):
         matvec, a_dtype = as_matvec(op, n, name)
-        return Operator(matvec, Partial(_rmatmul, op), (n, n), a_dtype)
+        return Operator(matvec, Partial(rmatmul, op), (n, n), a_dtype)
     if callable(op) and not _is_scipy_sparse(op):
         if n is None:
             raise ValueError(f"{name} is a callable: its size must come from b")
@@ -260,13 +231,6 @@ def _drop_in_operator(op: Any, square: bool) -> Any:
     if isinstance(product, ShardedCSR) and not square:
         return _operand.core_of(op)
     return product
-
-
-def _rmatmul(a, v):
-    """``a^H @ v`` with only a transpose (no conjugated copy of the matrix)."""
-    if jnp.iscomplexobj(v) or jnp.issubdtype(a.dtype, jnp.complexfloating):
-        return jnp.conj(a.T @ jnp.conj(v))
-    return a.T @ v
 
 
 def transpose_of(rmatvec: Partial) -> Partial:

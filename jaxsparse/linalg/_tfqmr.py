@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._krylov import RUNNING, emit_if, finish_info, real_dtype, solve_square, where_tree
-from ._operator import norm, vdot
+from ._vectors import norm, vdot
 
 
 def tfqmr(
