@@ -83,14 +83,14 @@ def _loop(A, Ms, b, x0, params, static, callback):
 
     def body(s):
         k, code, x, r, rt, p, pt, rho_prev = s
-        z = M.mv(r).astype(dtype)
-        zt = M.rmv(rt).astype(dtype)
+        z = M.matvec(r).astype(dtype)
+        zt = M.rmatvec(rt).astype(dtype)
         rho = vdot(rt, z)
         beta = jnp.where(k > 0, rho / rho_prev, zero)
         p_new = z + beta * p
         pt_new = zt + jnp.conj(beta) * pt
-        q = A.mv(p_new).astype(dtype)
-        qt = A.rmv(pt_new).astype(dtype)
+        q = A.matvec(p_new).astype(dtype)
+        qt = A.rmatvec(pt_new).astype(dtype)
         rv = vdot(pt_new, q)
         alpha = rho / rv
         new = (

@@ -76,14 +76,14 @@ def _loop(A, Ms, b, x0, params, static, callback):
         first = k == 0
         beta = jnp.where(first, zero, (rho / rho_prev) * (alpha / omega))
         p = jnp.where(first, r, r + beta * (p - omega * v))
-        phat = M.mv(p).astype(dtype)
-        v = A.mv(phat).astype(dtype)
+        phat = M.matvec(p).astype(dtype)
+        v = A.matvec(phat).astype(dtype)
         rv = vdot(rt, v)
         alpha = rho / rv
         r = r - alpha * v
         early = norm(r) < tol
-        shat = M.mv(r).astype(dtype)
-        t = A.mv(shat).astype(dtype)
+        shat = M.matvec(r).astype(dtype)
+        t = A.matvec(shat).astype(dtype)
         omega = vdot(t, r) / vdot(t, t)
         x_half = x + alpha * phat
         x_full = x_half + omega * shat

@@ -73,14 +73,14 @@ def _loop(A, Ms, b, x0, params, static, callback):
         beta = jnp.where(first, zero, rho / rho_prev)
         u = jnp.where(first, r, r + beta * q)
         p = jnp.where(first, r, u + beta * (q + beta * p))
-        phat = M.mv(p).astype(dtype)
-        vhat = A.mv(phat).astype(dtype)
+        phat = M.matvec(p).astype(dtype)
+        vhat = A.matvec(phat).astype(dtype)
         rv = vdot(rt, vhat)
         alpha = rho / rv
         q = u - alpha * vhat
-        uhat = M.mv(u + q).astype(dtype)
+        uhat = M.matvec(u + q).astype(dtype)
         x_new = x + alpha * uhat
-        r_new = b - A.mv(x_new).astype(dtype)
+        r_new = b - A.matvec(x_new).astype(dtype)
         new = (k + 1, code, x_new, r_new, p, u, q, rho)
         code = jnp.where(jnp.abs(rho) < rhotol, -10, jnp.where(rv == 0, -11, RUNNING)).astype(
             jnp.int32

@@ -149,14 +149,14 @@ def _run(A, Ms, b, x0, params, static, callback):
         emit(callback, x)
         beta = norm(r)
         recompute = (beta <= tol) & ((j > 0) | (count > 0))
-        r = jnp.where(recompute, b - A.mv(x).astype(dtype), r)
+        r = jnp.where(recompute, b - A.matvec(x).astype(dtype), r)
         beta = norm(r)
         converged = beta <= tol
         steps = m + jnp.maximum(kmax - count, 0)
         V, Z, H, B, y, _, jj, ok = fgmres(
-            A.mv,
+            A.matvec,
             lambda v: v,
-            M.mv,
+            M.matvec,
             r / beta,
             steps,
             size,
@@ -208,7 +208,7 @@ def _orthonormal_pairs(A, params, cap, dtype):
     C_in = params["C_in"].astype(dtype)
     has_c = params["has_c"]
     p = U_in.shape[0]
-    computed = jnp.stack([A.mv(U_in[i]).astype(dtype) for i in range(p)])
+    computed = jnp.stack([A.matvec(U_in[i]).astype(dtype) for i in range(p)])
     C_in = jnp.where(has_c[:, None], C_in, computed)
     # a one-off factorisation of p vectors: gathered, whatever the vectors' sharding
     Q, R, P = jsl.qr(replicated(C_in).T, mode="economic", pivoting=True)

@@ -109,12 +109,12 @@ def _loop(A, Ms, b, x0, params, static, callback):
     eps = jnp.finfo(real).eps
     x, r = initial_residual(A, b, x0)
     rnorm = norm(r)
-    Mb = norm(M.mv(b).astype(dtype))
+    Mb = norm(M.matvec(b).astype(dtype))
     ptol = Mb * jnp.minimum(1.0, atol / jnp.where(bnorm > 0, bnorm, 1))
     m = restart
 
     def inner(x, r, ptol, inner_iter):
-        v0 = M.mv(r).astype(dtype)
+        v0 = M.matvec(r).astype(dtype)
         nv0 = norm(v0)
         V = basis(b, m + 1).at[0].set(v0 / nv0)
         S = jnp.zeros((m + 1,), dtype).at[0].set(nv0)
@@ -128,7 +128,7 @@ def _loop(A, Ms, b, x0, params, static, callback):
 
         def body(s):
             col, _, _, V, S, R, cs, sn, inner_iter, _ = s
-            w = M.mv(A.mv(V[col]).astype(dtype)).astype(dtype)
+            w = M.matvec(A.matvec(V[col]).astype(dtype)).astype(dtype)
             h0 = norm(w)
 
             def gs(k, carry):  # modified Gram-Schmidt against V[0..col]
@@ -197,7 +197,7 @@ def _loop(A, Ms, b, x0, params, static, callback):
     def body(s):
         it, _, x, r, rnorm, ptol, pmf, inner_iter = s
         x, breakdown, presid, inner_iter = inner(x, r, ptol, inner_iter)
-        r = b - A.mv(x).astype(dtype)
+        r = b - A.matvec(x).astype(dtype)
         rnorm = norm(r)
         legacy_stop = legacy & (inner_iter == maxiter)
         emit_if(callback if callback_type == "x" else None, ~legacy_stop, x)

@@ -3,9 +3,9 @@ callbacks, and SciPy's return conventions.
 
 Each solver file holds one ``_loop(A, Ms, b, x0, params, static, callback)`` that runs
 SciPy's iteration as a single ``lax.while_loop`` and returns ``(x, info)``. ``A`` and the
-preconditioners are :class:`Lin` pairs ``(mv, rmv)`` (``A v`` and ``A^H v``); ``A.T`` swaps
-them into the transposed operator, so the gradient's transposed solve is the same solver
-run on ``(A^T, M^T)``.
+preconditioners are ``Operator``\\ s (see ``_operator``: ``A.matvec(v) = A v``,
+``A.rmatvec(v) = A^H v``); ``A.T`` is the transposed operator, so the gradient's
+transposed solve is the same solver run on ``(A^T, M^T)``.
 
 Callbacks: a ``callback`` runs through ``jax.debug.callback(..., ordered=True)`` once per
 iteration, inside the compiled loop. Each call is a device-to-host transfer of the iterate
@@ -17,34 +17,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.tree_util import Partial
 
-from ._operator import Operator, as_operator, identity, is_callable_operator, transpose_of
+from ._operator import as_operator, identity_operator
 from ._sharded import solve_in_layout
 from ._vectors import norm
 
 RUNNING = -(2**30)  # ``code`` of a loop that has not stopped on its own
-
-
-class Lin(NamedTuple):
-    """A square operator as its two products: ``mv(v) = A v``, ``rmv(v) = A^H v``."""
-
-    mv: Partial
-    rmv: Partial
-
-    @property
-    def T(self) -> Lin:
-        # A^T v = conj(A^H conj v);  (A^T)^H v = conj(A) v = conj(A conj v)
-        return Lin(transpose_of(self.rmv), transpose_of(self.mv))
-
-
-def _identity_lin() -> Lin:
-    return Lin(identity(), identity())
 
 
 def emit(callback: Callable | None, *args) -> None:
@@ -71,7 +54,7 @@ def initial_residual(A, b, x0):
     """``(x, r)``: the starting guess (zeros by default) and ``b - A x``."""
     if x0 is None:
         return jnp.zeros_like(b), b
-    return x0, b - A.mv(x0).astype(b.dtype)
+    return x0, b - A.matvec(x0).astype(b.dtype)
 
 
 def lsq_stop_code(itn, maxiter, test1, test2, test3, t1, rtol, atol, ctol):
@@ -162,40 +145,32 @@ def _prepared(name, loop, A, Ms, b, x0, vectors=None, *, params, static, callbac
         for op in [A_op, *M_ops]
     ):
         raise TypeError(f"{name}: a complex operator needs a complex b")
-    lin = Lin(A_op.matvec, A_op.rmatvec)
-    precs = tuple(_identity_lin() if op is None else Lin(op.matvec, op.rmatvec) for op in M_ops)
+    precs = tuple(identity_operator(n) if op is None else op for op in M_ops)
     params = {k: jnp.asarray(v) for k, v in {**params, **(vectors or {})}.items()}
-    user = _user_code(A_op, *M_ops) or callback is not None
+    user = any(op.user_code for op in (A_op, *precs)) or callback is not None
     # NumPy products (``pure_callback``) can be neither differentiated nor transposed by
     # JAX, and ``custom_linear_solve`` transposes its matvec: solve without it.
     implicit = implicit and not any(op is not None and op.host for op in [A_op, *M_ops])
     if user:
         # A user's function would become part of the jit cache key (kept alive by the
         # cache with whatever it closes over): trace afresh instead.
-        return _implicit(loop, lin, precs, b, x0, params, static, callback, implicit)
-    return _implicit_jit(loop, lin, precs, b, x0, params, static, None, implicit)
+        return _implicit(loop, A_op, precs, b, x0, params, static, callback, implicit)
+    return _implicit_jit(loop, A_op, precs, b, x0, params, static, None, implicit)
 
 
-def _user_code(*ops: Operator | None) -> bool:
-    return any(
-        op is not None and (is_callable_operator(op.matvec) or is_callable_operator(op.rmatvec))
-        for op in ops
-    )
-
-
-def _implicit(loop, lin, precs, b, x0, params, static, callback, implicit):
+def _implicit(loop, A, precs, b, x0, params, static, callback, implicit):
     """The solve with gradients by implicit differentiation (``custom_linear_solve``)."""
     if not implicit:
-        return loop(lin, precs, b, x0, params, static, callback)
+        return loop(A, precs, b, x0, params, static, callback)
 
     def solve(_matvec, rhs):
-        return loop(lin, precs, rhs, x0, params, static, callback)
+        return loop(A, precs, rhs, x0, params, static, callback)
 
     def transpose_solve(_vecmat, rhs):
         # A^T y = c: the same solver on (A^T, M^T), from zero, without the callback
-        return loop(lin.T, tuple(p.T for p in precs), rhs, None, params, static, None)
+        return loop(A.T, tuple(p.T for p in precs), rhs, None, params, static, None)
 
-    return lax.custom_linear_solve(lin.mv, b, solve, transpose_solve, has_aux=True)
+    return lax.custom_linear_solve(A.matvec, b, solve, transpose_solve, has_aux=True)
 
 
 _implicit_jit = jax.jit(_implicit, static_argnames=("loop", "static", "callback", "implicit"))

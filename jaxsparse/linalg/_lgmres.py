@@ -112,7 +112,7 @@ def _run(A, Ms, b, x0, params, static, callback):
     size = inner_m + cap
 
     def lpsolve_of_A(z):
-        return M.mv(A.mv(z).astype(dtype)).astype(dtype)
+        return M.matvec(A.matvec(z).astype(dtype)).astype(dtype)
 
     # Augmentation pairs (z, M A z), oldest first. Every pair keeps its M A z (computed
     # once), so the cycle never recomputes it.
@@ -134,18 +134,18 @@ def _run(A, Ms, b, x0, params, static, callback):
 
     def body(s):
         k, _, x, pmf, Zo, Wo, count = s
-        r = A.mv(x).astype(dtype) - b
+        r = A.matvec(x).astype(dtype) - b
         emit(callback, x)
         rnorm = norm(r)
         converged = rnorm <= tol
-        v0 = -M.mv(r).astype(dtype)
+        v0 = -M.matvec(r).astype(dtype)
         res0 = norm(v0)
         v0 = v0 / res0
         ptol = jnp.minimum(pmf, tol / rnorm)
         steps = inner_m + count
         V, Z, H, _, y, pres, j, ok = fgmres(
-            A.mv,
-            M.mv,
+            A.matvec,
+            M.matvec,
             lambda v: v,
             v0,
             steps,

@@ -11,7 +11,6 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._krylov import lsq_stop_code, prepare_rectangular, real_dtype, sym_ortho
-from ._operator import is_callable_operator
 from ._vectors import norm
 
 
@@ -53,11 +52,7 @@ def lsmr(
         conlim=jnp.asarray(conlim),
         maxiter=jnp.asarray(min(m, n) if maxiter is None else maxiter),
     )
-    run = (
-        _lsmr
-        if op.host or is_callable_operator(op.matvec) or is_callable_operator(op.rmatvec)
-        else _lsmr_jit
-    )
+    run = _lsmr if op.user_code else _lsmr_jit
     out = run(op.matvec, op.rmatvec, b, x0, params, n)
     if show and not isinstance(out[1], jax.core.Tracer):
         print(f"LSMR finished: istop = {int(out[1])}, itn = {int(out[2])}")

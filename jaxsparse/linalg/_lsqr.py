@@ -12,7 +12,6 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._krylov import lsq_stop_code, prepare_rectangular, real_dtype, sym_ortho
-from ._operator import is_callable_operator
 from ._vectors import norm
 
 
@@ -57,11 +56,7 @@ def lsqr(
         conlim=jnp.asarray(conlim),
         iter_lim=jnp.asarray(2 * n if iter_lim is None else iter_lim),
     )
-    run = (
-        _lsqr
-        if op.host or is_callable_operator(op.matvec) or is_callable_operator(op.rmatvec)
-        else _lsqr_jit
-    )
+    run = _lsqr if op.user_code else _lsqr_jit
     out = run(op.matvec, op.rmatvec, b, x0, params, n, bool(calc_var))
     if show and not isinstance(out[1], jax.core.Tracer):
         print(f"LSQR finished: istop = {int(out[1])}, itn = {int(out[2])}")

@@ -92,16 +92,16 @@ def _symmetry_probe(A, Ms, b, x0, params, static, callback):
     dtype = b.dtype
     eps = jnp.finfo(real_dtype(dtype)).eps
     x = jnp.zeros_like(b) if x0 is None else x0
-    r1 = b if x0 is None else b - A.mv(x0).astype(dtype)
-    y = M.mv(r1).astype(dtype)
+    r1 = b if x0 is None else b - A.matvec(x0).astype(dtype)
+    y = M.matvec(r1).astype(dtype)
     beta1 = jnp.real(vdot(r1, y))
 
     def close(s, t):
         return jnp.abs(s - t) <= (s + eps) * eps ** (1.0 / 3.0)
 
-    w = A.mv(y).astype(dtype)
-    sym_a = close(jnp.real(vdot(w, w)), jnp.real(vdot(y, A.mv(w).astype(dtype))))
-    sym_m = close(jnp.real(vdot(y, y)), jnp.real(vdot(r1, M.mv(y).astype(dtype))))
+    w = A.matvec(y).astype(dtype)
+    sym_a = close(jnp.real(vdot(w, w)), jnp.real(vdot(y, A.matvec(w).astype(dtype))))
+    sym_m = close(jnp.real(vdot(y, y)), jnp.real(vdot(r1, M.matvec(y).astype(dtype))))
     return (x, jnp.int32(0)), (beta1, sym_a, sym_m)
 
 
@@ -115,8 +115,8 @@ def _loop(A, Ms, b, x0, params, static, callback):
     shift = params["shift"].astype(dtype)
     eps = jnp.finfo(real).eps
     x = jnp.zeros_like(b) if x0 is None else x0
-    r1 = b if x0 is None else b - A.mv(x0).astype(dtype)
-    y = M.mv(r1).astype(dtype)
+    r1 = b if x0 is None else b - A.matvec(x0).astype(dtype)
+    y = M.matvec(r1).astype(dtype)
     beta1 = jnp.real(vdot(r1, y))
     bnorm = norm(b)
     stop_now = (beta1 == 0) | (bnorm == 0)
@@ -152,13 +152,13 @@ def _loop(A, Ms, b, x0, params, static, callback):
         ) = s
         itn = itn + 1
         v = y / beta
-        y = A.mv(v).astype(dtype) - shift * v
+        y = A.matvec(v).astype(dtype) - shift * v
         y = jnp.where(itn >= 2, y - (beta / oldb) * r1, y)
         alfa = jnp.real(vdot(v, y))
         y = y - (alfa / beta) * r2
         r1 = r2
         r2 = y
-        y = M.mv(r2).astype(dtype)
+        y = M.matvec(r2).astype(dtype)
         oldb = beta
         beta = jnp.sqrt(jnp.real(vdot(r2, y)))
         tnorm2 = tnorm2 + alfa**2 + oldb**2 + beta**2

@@ -1,7 +1,15 @@
-"""Turn the operands solvers accept (sparse matrix, dense matrix, matvec) into a matvec."""
+"""The one operator type every solver takes, and the conversion to it.
+
+Solvers accept many kinds of ``A`` and ``M``: jaxsparse matrices, ``ShardedCSR``, dense
+arrays, callables (JAX or NumPy code), :class:`~jaxsparse.linalg.LinearOperator`, SciPy
+``LinearOperator``\\ s and the drop-in's sparse classes. :func:`as_operator` turns each
+into an :class:`Operator`, the products ``A v`` and ``A^H v`` as pytrees: the solver loops
+see nothing else. ``LinearOperator`` stays the public (SciPy) type.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -96,38 +104,48 @@ def _is_scipy_sparse(op: Any) -> bool:
     return sps.issparse(op)
 
 
-# -- operators with an adjoint, LinearOperators, and host (NumPy) matvecs ------------------
-# Added for the solvers beyond ``cg``: they need ``A^H v`` (bicg, qmr, lsqr, lsmr), a
-# transposed solve for gradients, rectangular shapes (lsqr, lsmr) and a fallback for
-# matvecs written in NumPy.
-
-_TRACE_ERRORS = (
-    jax.errors.TracerArrayConversionError,
-    jax.errors.ConcretizationTypeError,
-    jax.errors.TracerBoolConversionError,
-    jax.errors.TracerIntegerConversionError,
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=("matvec", "rmatvec"),
+    meta_fields=("shape", "dtype", "host"),
 )
+@dataclasses.dataclass(frozen=True)
+class Operator:
+    """What every solver multiplies by: ``matvec(v) = A v`` and ``rmatvec(v) = A^H v``.
 
+    A pytree whose leaves are the products' arrays (a matrix inside a ``Partial``) and whose
+    ``shape``, ``dtype`` (``None`` for a callable) and ``host`` (the products run on the host
+    through ``jax.pure_callback``) are static, so a jitted solver taking operators as
+    arguments compiles once per structure.
+    """
 
-class Operator(tuple):
-    """``(matvec, rmatvec, shape, dtype, host)``: ``rmatvec`` applies ``A^H``; ``host`` is
-    True when the products run on the host through ``jax.pure_callback``."""
+    matvec: Partial
+    rmatvec: Partial
+    shape: tuple[int, int]
+    dtype: Any = None
+    host: bool = False
 
-    __slots__ = ()
-
-    def __new__(cls, matvec, rmatvec, shape, dtype, host=False):
-        return super().__new__(cls, (matvec, rmatvec, shape, dtype, host))
-
-    matvec = property(lambda self: self[0])
-    rmatvec = property(lambda self: self[1])
-    shape = property(lambda self: self[2])
-    dtype = property(lambda self: self[3])
-    host = property(lambda self: self[4])
+    @property
+    def T(self) -> Operator:
+        """``A^T``: ``A^T v = conj(A^H conj v)`` and ``(A^T)^H v = conj(A conj v)``, so a
+        gradient's transposed solve is the same solver run on ``A.T``."""
+        return Operator(
+            transpose_of(self.rmatvec),
+            transpose_of(self.matvec),
+            self.shape[::-1],
+            self.dtype,
+            self.host,
+        )
 
     @property
     def user_code(self) -> bool:
         """Whether a user's function is involved (then solvers are traced afresh)."""
         return is_callable_operator(self.matvec) or is_callable_operator(self.rmatvec)
+
+
+def identity_operator(n: int) -> Operator:
+    """The identity of size ``n`` (no preconditioner)."""
+    return Operator(identity(), identity(), (n, n))
 
 
 def as_operator(
@@ -197,6 +215,14 @@ def _linear_operator_parts(op, name, *, n, dtype, square) -> Operator:
         op.dtype,
         host=True,
     )
+
+
+_TRACE_ERRORS = (
+    jax.errors.TracerArrayConversionError,
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
 
 
 def _traceable(f, n_in, dtype) -> bool:

@@ -61,8 +61,8 @@ def _loop(A, Ms, b, x0, params, static, callback):
     maxiter, bnorm, tol = budget(b, params, 10 * n)
     eps = jnp.finfo(dtype).eps
     x, r = initial_residual(A, b, x0)
-    y = M1.mv(r).astype(dtype)
-    z = M2.rmv(r).astype(dtype)
+    y = M1.matvec(r).astype(dtype)
+    z = M2.rmatvec(r).astype(dtype)
     zero, one = jnp.zeros((), dtype), jnp.ones((), dtype)
 
     def cond(s):
@@ -78,16 +78,16 @@ def _loop(A, Ms, b, x0, params, static, callback):
         z = z / xi
         delta = vdot(z, y)
         ratio = jnp.where(first, zero, delta / eps_prev)
-        p = M2.mv(y).astype(dtype) - jnp.where(first, zero, xi * ratio) * p
-        q = M1.rmv(z).astype(dtype) - jnp.where(first, zero, rho * jnp.conj(ratio)) * q
-        pt = A.mv(p).astype(dtype)
+        p = M2.matvec(y).astype(dtype) - jnp.where(first, zero, xi * ratio) * p
+        q = M1.rmatvec(z).astype(dtype) - jnp.where(first, zero, rho * jnp.conj(ratio)) * q
+        pt = A.matvec(p).astype(dtype)
         epsilon = vdot(q, pt)
         beta = epsilon / delta
         vt = pt - beta * v
-        y = M1.mv(vt).astype(dtype)
+        y = M1.matvec(vt).astype(dtype)
         rho_prev, rho = rho, norm(y).astype(dtype)
-        wt = A.rmv(q).astype(dtype) - jnp.conj(beta) * w
-        z = M2.rmv(wt).astype(dtype)
+        wt = A.rmatvec(q).astype(dtype) - jnp.conj(beta) * w
+        z = M2.rmatvec(wt).astype(dtype)
         xi = norm(z).astype(dtype)
         gamma_prev, theta_prev = gamma, theta
         theta = rho / (gamma_prev * jnp.abs(beta))

@@ -59,9 +59,9 @@ def _loop(A, Ms, b, x0, params, static, callback):
     maxiter = jnp.where(params["maxiter"] < 0, jnp.minimum(10000, 10 * n), params["maxiter"])
     bnorm = norm(b)
     x = jnp.zeros_like(b) if x0 is None else x0
-    r = b if x0 is None else b - A.mv(x0).astype(dtype)
+    r = b if x0 is None else b - A.matvec(x0).astype(dtype)
     rstar = r
-    v = M.mv(A.mv(r).astype(dtype)).astype(dtype)
+    v = M.matvec(A.matvec(r).astype(dtype)).astype(dtype)
     rho = jnp.real(vdot(rstar, r)).astype(dtype)
     r0norm = jnp.sqrt(jnp.real(rho)).astype(real)
     tol = jnp.maximum(params["atol"].astype(real), params["rtol"].astype(real) * r0norm)
@@ -85,7 +85,7 @@ def _loop(A, Ms, b, x0, params, static, callback):
         c = jnp.sqrt(1.0 / (1 + theta**2))
         tau = tau * jnp.abs(theta * c)
         eta = c**2 * alpha
-        x = x + eta * M.mv(d).astype(dtype)
+        x = x + eta * M.matvec(d).astype(dtype)
         done = tau * jnp.sqrt((k + 1).astype(real)) < tol
         # odd step
         rho_odd = vdot(rstar, w)
@@ -93,7 +93,7 @@ def _loop(A, Ms, b, x0, params, static, callback):
         u_odd = w + beta * u
         v_odd = beta * uhat + beta**2 * v
         src = jnp.where(even, u_next, u_odd)
-        uhat_new = M.mv(A.mv(src).astype(dtype)).astype(dtype)
+        uhat_new = M.matvec(A.matvec(src).astype(dtype)).astype(dtype)
         u = jnp.where(even, u_next, u_odd)
         v = jnp.where(even, v, v_odd + uhat_new)
         rho = jnp.where(even, rho, rho_odd)
