@@ -1,5 +1,6 @@
 """jaxsparse: SciPy-compatible sparse matrices on JAX."""
 
+from . import distributed as distributed
 from . import formats as formats
 from . import linalg as linalg
 from . import ops as ops

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 
-import jax
 import numpy as np
 
 # Methods of SciPy's classes that read the stored arrays but return only new objects
@@ -119,13 +118,10 @@ def device_operator(obj, core_class):
     return cache["operator"]
 
 
-def is_device_array(x) -> bool:
-    return isinstance(x, jax.Array)
-
-
-def writable(x):
+def writable(x) -> np.ndarray:
     """A JAX result as a writable NumPy array (NumPy's own view of a JAX array is
-    read-only)."""
-    if isinstance(x, jax.Array):
-        return np.array(x)
-    return x
+    read-only), whole on every process: a result sharded over several processes'
+    devices is gathered first (one all-gather; see ``jaxsparse.distributed.gather``)."""
+    from ..distributed import gather
+
+    return np.array(gather(x))

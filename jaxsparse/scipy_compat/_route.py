@@ -57,7 +57,7 @@ def _on_device(other):
 def _result(y, other, A):
     if isinstance(other, jax.Array):
         return y
-    out = np.array(y)
+    out = _device.writable(y)
     return A._ascontainer(out) if isinstance(other, np.matrix) else out
 
 

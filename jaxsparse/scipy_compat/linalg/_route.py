@@ -20,6 +20,7 @@ import scipy.sparse as ss
 import scipy.sparse.linalg as ssl
 
 from .. import _registry
+from .._device import writable
 from .._route import stored_entries
 from .._thresholds import solver_min_nnz
 
@@ -56,7 +57,7 @@ def to_numpy(x):
     if isinstance(x, list):
         return [to_numpy(v) for v in x]
     if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):
-        return np.array(x)
+        return writable(x)
     return x
 
 
