@@ -73,7 +73,9 @@ def test_matches_scipy(name):
     assert np.linalg.norm(b - S @ np.asarray(x)) < 1e-10 * np.linalg.norm(b)
 
 
-@pytest.mark.parametrize("fmt", ["csc", "coo", "dense", "callable"])
+@pytest.mark.parametrize(
+    "fmt", ["csc", "coo", "dense", "callable", "numpy_callable", "linear_operator"]
+)
 def test_operator_kinds(fmt):
     S, b = problem("poisson2d")
     if fmt == "dense":
@@ -81,6 +83,10 @@ def test_operator_kinds(fmt):
     elif fmt == "callable":
         A_csr = js.CSR.from_scipy(S)
         A = lambda v: A_csr @ v
+    elif fmt == "numpy_callable":  # NumPy code: through jax.pure_callback, as every solver
+        A = lambda v: S @ np.asarray(v)
+    elif fmt == "linear_operator":
+        A = js.linalg.aslinearoperator(js.CSR.from_scipy(S))
     else:
         A = getattr(js, fmt.upper()).from_scipy(S)
     x, info = js.linalg.cg(A, b, rtol=1e-10)

@@ -11,11 +11,13 @@ How this differs from ``jax.scipy.sparse.linalg.cg``:
 - Gradients come from ``lax.custom_linear_solve`` (implicit differentiation at the
   solution), never from differentiating through the loop. For complex Hermitian ``A`` the
   transposed solve is ``conj(A^{-1} conj(c))`` (``A.T == conj(A)``), not ``A^{-1} c``.
+
+Operands, jit caching, callbacks and gradients are every square solver's
+(``_krylov.solve_square``); this file holds the iteration.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +25,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._operator import as_matvec, identity, is_callable_operator, is_identity
-from ._sharded import solve_in_layout
-from ._vectors import norm, squared_norm, vdot
+from ._krylov import budget, emit, initial_residual, solve_square
+from ._operator import is_identity
+from ._vectors import squared_norm, vdot
 
 
 def cg(
@@ -42,8 +44,9 @@ def cg(
     """Solve ``A x = b`` for Hermitian positive definite ``A`` by conjugate gradients.
 
     Args:
-        A: the ``(n, n)`` operator: a jaxsparse matrix, a dense 2-D array, or a callable
-            ``matvec(v) -> A @ v`` written in JAX.
+        A: the ``(n, n)`` operator: a jaxsparse matrix, ShardedCSR, dense 2-D array,
+            ``LinearOperator`` or callable ``matvec(v) -> A @ v``. Matvecs written in
+            NumPy run through ``jax.pure_callback`` (one host round trip per product).
         b: right-hand side, shape ``(n,)``.
         x0: starting guess (default zeros).
         rtol, atol: stop when ``norm(b - A @ x) < max(atol, rtol * norm(b))``.
@@ -71,83 +74,23 @@ def cg(
 
     SciPy equivalent: ``scipy.sparse.linalg.cg``.
     """
-    b = jnp.asarray(b)
-    if b.ndim != 1:
-        raise ValueError(f"b must be 1-D, got shape {b.shape}")
-    solve = functools.partial(
-        _solve, A, rtol=rtol, atol=atol, maxiter=maxiter, M=M, callback=callback
+    params = dict(rtol=rtol, atol=atol, maxiter=-1 if maxiter is None else maxiter)
+    return solve_square(
+        "cg", _loop, A, b, x0, (M,), params=params, callback=callback, hermitian=True
     )
-    return solve_in_layout(A, b, x0, M, solve)
 
 
-def _solve(A, b, x0, *, rtol, atol, maxiter, M, callback=None):
-    """``cg`` once ``b`` (and ``x0``) are in the operator's vector layout."""
-    n = b.shape[0]
-    matvec, a_dtype = as_matvec(A, n, "A")
-    if M is None:
-        psolve, m_dtype = identity(), None
-    else:
-        psolve, m_dtype = as_matvec(M, n, "M")
-
-    dtypes = [b.dtype] + [d for d in (a_dtype, m_dtype) if d is not None]
-    if x0 is not None:
-        x0 = jnp.asarray(x0)
-        if x0.shape != b.shape:
-            raise ValueError(f"x0 must have the shape of b, {b.shape}, got {x0.shape}")
-        dtypes.append(x0.dtype)
-    dtype = jnp.result_type(*dtypes)
-    if not jnp.issubdtype(dtype, jnp.inexact):
-        dtype = jnp.result_type(dtype, float)
-    b = b.astype(dtype)
-    if x0 is not None:
-        x0 = x0.astype(dtype)
-    if maxiter is None:
-        maxiter = 10 * n
-    if is_callable_operator(matvec) or is_callable_operator(psolve) or callback is not None:
-        # A user's function would become part of the jit cache key (and be kept alive
-        # by the cache, with whatever it closes over): trace it afresh instead.
-        return _cg(matvec, psolve, b, x0, rtol, atol, maxiter, callback)
-    return _cg_jit(matvec, psolve, b, x0, rtol, atol, maxiter)
-
-
-def _cg(matvec, psolve, b, x0, rtol, atol, maxiter, callback=None):
-    """The solve with implicit gradients. Jitted below: eager calls with a sparse or dense
-    operator of the same shapes then reuse one executable (tolerances and ``maxiter`` are
-    traced values, so changing them does not recompile either)."""
-    complex_ = jnp.issubdtype(b.dtype, jnp.complexfloating)
-
-    def solve(mv: Callable, rhs: jax.Array, guess: jax.Array | None = x0, cb=callback):
-        return _cg_loop(mv, psolve, rhs, guess, rtol, atol, maxiter, cb)
-
-    def transpose_solve(_vecmat: Callable, rhs: jax.Array):
-        # A^T y = c  with A Hermitian:  A^T = conj(A), so  y = conj(A^{-1} conj(c)),
-        # a solve with A itself (and M). The cotangent solve starts from zero.
-        if not complex_:
-            return solve(matvec, rhs, None, None)
-        y, info = solve(matvec, jnp.conj(rhs), None, None)
-        return jnp.conj(y), info
-
-    return lax.custom_linear_solve(matvec, b, solve, transpose_solve, symmetric=True, has_aux=True)
-
-
-_cg_jit = jax.jit(_cg)
-
-
-def _cg_loop(matvec, psolve, b, x0, rtol, atol, maxiter, callback=None):
+def _loop(A, Ms, b, x0, params, static, callback):
     """SciPy's ``cg`` iteration as one ``lax.while_loop``; returns ``(x, info)``."""
+    (M,) = Ms
     dtype = b.dtype
-    real = jnp.finfo(dtype).dtype
-    bnorm = norm(b)
-    tol = jnp.maximum(jnp.asarray(atol, real), jnp.asarray(rtol, real) * bnorm)
-    if x0 is None:
-        x, r = jnp.zeros_like(b), b
-    else:
-        x, r = x0, b - matvec(x0).astype(dtype)
+    maxiter, bnorm, tol = budget(b, params, 10 * b.shape[0])
+    x, r = initial_residual(A, b, x0)
 
     # Without a preconditioner z == r, so rho = <r, r> is the squared residual norm the
     # previous iteration already summed: carrying it saves one pass over r per iteration
     # (the loop is memory-bound; every vector pass counts).
-    plain = is_identity(psolve)
+    plain = is_identity(M.matvec)
 
     def cond(state):
         k, _, _, _, _, rr = state
@@ -160,20 +103,18 @@ def _cg_loop(matvec, psolve, b, x0, rtol, atol, maxiter, callback=None):
         if plain:
             z, rho = r, rr.astype(dtype)
         else:
-            z = psolve(r).astype(dtype)
+            z = M.matvec(r).astype(dtype)
             rho = vdot(r, z)
         beta = jnp.where(k > 0, rho / rho_prev, jnp.zeros((), dtype))
         p = z + beta * p
-        q = matvec(p).astype(dtype)
+        q = A.matvec(p).astype(dtype)
         alpha = rho / vdot(p, q)
         x = x + alpha * p
         r = r - alpha * q
-        if callback is not None:  # ordered host call per iteration (see ``cg``'s docstring)
-            jax.debug.callback(callback, x, ordered=True)
+        emit(callback, x)  # an ordered host call per iteration (see ``cg``'s docstring)
         return k + 1, x, r, p, rho, squared_norm(r)
 
-    init = (jnp.zeros((), jnp.int32), x, r, jnp.zeros_like(b), jnp.ones((), dtype),
-            squared_norm(r))
+    init = (jnp.int32(0), x, r, jnp.zeros_like(b), jnp.ones((), dtype), squared_norm(r))
     k, x, *_ = lax.while_loop(cond, body, init)
     # SciPy returns ``b`` itself (all zeros) when ``norm(b) == 0``, whatever ``x0`` is.
     x = jnp.where(bnorm > 0, x, b)

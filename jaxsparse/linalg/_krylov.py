@@ -94,6 +94,7 @@ def solve_square(
     static: tuple = (),
     callback: Callable | None = None,
     implicit: bool = True,
+    hermitian: bool = False,
     vectors: dict | None = None,
 ):
     """Run ``loop`` on ``A x = b`` with SciPy's conventions; returns ``(x, info)``.
@@ -103,6 +104,8 @@ def solve_square(
     ``vectors`` (name -> ``(p, n)`` stack, e.g. recycled subspaces) join ``params`` in
     ``b``'s layout. A loop run with ``implicit=False`` (no gradients) returns
     ``((x, info), aux)``; stacks of vectors in ``aux`` come back in global order.
+    ``hermitian``: ``A`` and the preconditioners are Hermitian, so the gradient's
+    transposed solve runs on ``A`` itself (``A^T = conj(A)``), never on ``A.T``.
     """
     b = jnp.asarray(b)
     if b.ndim != 1:
@@ -118,11 +121,14 @@ def solve_square(
         static=static,
         callback=callback,
         implicit=implicit,
+        hermitian=hermitian,
     )
     return solve_in_layout(A, b, x0, M_any, solve, vectors=vectors, has_aux=not implicit)
 
 
-def _prepared(name, loop, A, Ms, b, x0, vectors=None, *, params, static, callback, implicit):
+def _prepared(
+    name, loop, A, Ms, b, x0, vectors=None, *, params, static, callback, implicit, hermitian
+):
     n = b.shape[0]
     A_op = as_operator(A, "A", n=n, dtype=b.dtype)
     M_ops = [None if M is None else as_operator(M, "M", n=n, dtype=b.dtype) for M in Ms]
@@ -154,11 +160,11 @@ def _prepared(name, loop, A, Ms, b, x0, vectors=None, *, params, static, callbac
     if user:
         # A user's function would become part of the jit cache key (kept alive by the
         # cache with whatever it closes over): trace afresh instead.
-        return _implicit(loop, A_op, precs, b, x0, params, static, callback, implicit)
-    return _implicit_jit(loop, A_op, precs, b, x0, params, static, None, implicit)
+        return _implicit(loop, A_op, precs, b, x0, params, static, callback, implicit, hermitian)
+    return _implicit_jit(loop, A_op, precs, b, x0, params, static, None, implicit, hermitian)
 
 
-def _implicit(loop, A, precs, b, x0, params, static, callback, implicit):
+def _implicit(loop, A, precs, b, x0, params, static, callback, implicit, hermitian):
     """The solve with gradients by implicit differentiation (``custom_linear_solve``)."""
     if not implicit:
         return loop(A, precs, b, x0, params, static, callback)
@@ -167,13 +173,24 @@ def _implicit(loop, A, precs, b, x0, params, static, callback, implicit):
         return loop(A, precs, rhs, x0, params, static, callback)
 
     def transpose_solve(_vecmat, rhs):
-        # A^T y = c: the same solver on (A^T, M^T), from zero, without the callback
-        return loop(A.T, tuple(p.T for p in precs), rhs, None, params, static, None)
+        # A^T y = c from zero, without the callback
+        if not hermitian:  # the same solver on (A^T, M^T)
+            return loop(A.T, tuple(p.T for p in precs), rhs, None, params, static, None)
+        # A^T = conj(A): y = conj(A^{-1} conj(c)), a solve with A (and M) itself
+        if not jnp.issubdtype(b.dtype, jnp.complexfloating):
+            return loop(A, precs, rhs, None, params, static, None)
+        y, info = loop(A, precs, jnp.conj(rhs), None, params, static, None)
+        return jnp.conj(y), info
 
-    return lax.custom_linear_solve(A.matvec, b, solve, transpose_solve, has_aux=True)
+    # symmetric=hermitian: the transposed solve above runs on A, so JAX need not transpose it
+    return lax.custom_linear_solve(
+        A.matvec, b, solve, transpose_solve, symmetric=hermitian, has_aux=True
+    )
 
 
-_implicit_jit = jax.jit(_implicit, static_argnames=("loop", "static", "callback", "implicit"))
+_implicit_jit = jax.jit(
+    _implicit, static_argnames=("loop", "static", "callback", "implicit", "hermitian")
+)
 
 
 def emit_if(callback: Callable | None, pred, *args) -> None:

@@ -24,86 +24,6 @@ from ._linear_operator import LinearOperator, _MatrixLinearOperator, aslinearope
 from ._vectors import matmul, rmatmul
 
 
-def as_matvec(op: Any, n: int, name: str) -> tuple[Partial, Any]:
-    """``(matvec, dtype)`` for a jaxsparse matrix, a dense 2-D array or a callable.
-
-    ``matvec`` is a ``jax.tree_util.Partial``: a pytree whose arrays (the matrix) are
-    leaves and whose function is static, so a jitted solver taking it as an argument is
-    compiled once per structure and reused for new values of the same shapes.
-    ``dtype`` is ``None`` for a callable (its dtype is unknown until it is called).
-    A ``scipy.sparse`` matrix is refused rather than converted: conversion is a host
-    copy the caller should make once, outside the solver.
-    """
-    if isinstance(op, AbstractSparse):
-        _check_square(op.shape, n, name)
-        return Partial(matmul, op), op.dtype
-    if isinstance(op, LinearOperator) or _is_scipy_linear_operator(op) or _operand.implements(op):
-        # LinearOperators (NumPy ones through pure_callback) and the drop-in's classes
-        parts = as_operator(op, name, n=n)
-        return parts.matvec, parts.dtype
-    from ..sharding import ShardedCSR
-
-    if isinstance(op, ShardedCSR):
-        # b is in the plan's layout: the matvec maps layout vectors to layout vectors
-        laid_out = op.col_index.size
-        if op.shape[0] != op.shape[1] or n != laid_out:
-            raise ValueError(
-                f"{name} is sharded with shape {op.shape}: it must be square and b must be "
-                f"in its layout (length {laid_out}), got length {n}"
-            )
-        return Partial(matmul, op), op.dtype
-    if _is_scipy_sparse(op):
-        raise TypeError(
-            f"{name} is a scipy.sparse matrix; convert it once with "
-            f"jaxsparse.CSR.from_scipy({name}) before calling the solver"
-        )
-    if isinstance(op, jax.Array | np.ndarray):
-        dense = jnp.asarray(op)
-        if dense.ndim != 2:
-            raise ValueError(f"{name} must be 2-D when given as an array, got shape {dense.shape}")
-        _check_square(dense.shape, n, name)
-        return Partial(matmul, dense), dense.dtype
-    if callable(op):
-        return Partial(op), None
-    raise TypeError(
-        f"{name} must be a jaxsparse matrix, a dense 2-D array or a callable matvec, "
-        f"got {type(op).__name__}"
-    )
-
-
-def identity() -> Partial:
-    """The identity operator (no preconditioner), as a static ``Partial``."""
-    return Partial(_identity)
-
-
-def is_identity(op: Partial) -> bool:
-    return getattr(op, "func", None) is _identity
-
-
-def is_callable_operator(op: Partial) -> bool:
-    """Whether ``op`` wraps a user's function (rather than a matrix we multiply by)."""
-    if op.func is _transpose_apply:
-        return is_callable_operator(op.args[0])
-    return op.func not in (matmul, _identity, rmatmul)
-
-
-def _identity(v):
-    return v
-
-
-def _check_square(shape: tuple[int, ...], n: int, name: str) -> None:
-    if tuple(shape) != (n, n):
-        raise ValueError(f"{name} must have shape (n, n) = ({n}, {n}) to match b, got {shape}")
-
-
-def _is_scipy_sparse(op: Any) -> bool:
-    try:
-        import scipy.sparse as sps
-    except ImportError:  # pragma: no cover - scipy is a dependency
-        return False
-    return sps.issparse(op)
-
-
 @functools.partial(
     jax.tree_util.register_dataclass,
     data_fields=("matvec", "rmatvec"),
@@ -145,7 +65,24 @@ class Operator:
 
 def identity_operator(n: int) -> Operator:
     """The identity of size ``n`` (no preconditioner)."""
-    return Operator(identity(), identity(), (n, n))
+    return Operator(Partial(_identity), Partial(_identity), (n, n))
+
+
+def is_identity(op: Partial) -> bool:
+    """Whether ``op`` is the identity's product (no preconditioner: a solver may skip it)."""
+    return getattr(op, "func", None) is _identity
+
+
+def is_callable_operator(op: Partial) -> bool:
+    """Whether ``op`` wraps a user's function (rather than a matrix we multiply by)."""
+    if op.func is _transpose_apply:
+        return is_callable_operator(op.args[0])
+    return op.func not in (matmul, _identity, rmatmul)
+
+
+def transpose_of(rmatvec: Partial) -> Partial:
+    """``A^T v = conj(A^H conj(v))`` from ``A^H``, as a pytree (for transposed solves)."""
+    return Partial(_transpose_apply, rmatvec)
 
 
 def as_operator(
@@ -153,8 +90,13 @@ def as_operator(
 ) -> Operator:
     """An :class:`Operator` for anything a solver accepts as ``A`` or ``M``.
 
-    Accepts what :func:`as_matvec` accepts, plus :class:`~jaxsparse.linalg.LinearOperator`,
-    SciPy ``LinearOperator``\\ s and the drop-in's sparse classes. ``n`` is the length of
+    Accepts a jaxsparse matrix, a ``ShardedCSR`` (``b`` in its layout), a dense 2-D array,
+    a callable, a :class:`~jaxsparse.linalg.LinearOperator`, a SciPy ``LinearOperator``
+    and the drop-in's sparse classes. A ``scipy.sparse`` matrix is refused rather than
+    converted: conversion is a host copy the caller should make once, outside the
+    solver. The products are ``jax.tree_util.Partial``\\ s: pytrees whose arrays (the
+    matrix) are leaves and whose function is static, so a jitted solver taking them is
+    compiled once per structure and reused for new values. ``n`` is the length of
     ``b`` (``A``'s row count); ``dtype`` is the solver's working dtype, used to probe a
     callable. A callable (or ``LinearOperator``) whose matvec cannot be traced by JAX (NumPy
     code: it raises ``TracerArrayConversionError``, ``ConcretizationTypeError``, ...) is
@@ -181,8 +123,14 @@ def as_operator(
     from ..sharding import ShardedCSR
 
     if isinstance(op, ShardedCSR):
-        matvec, a_dtype = as_matvec(op, n, name)
-        return Operator(matvec, Partial(rmatmul, op), (n, n), a_dtype)
+        # b is in the plan's layout: the products map layout vectors to layout vectors
+        laid_out = op.col_index.size
+        if op.shape[0] != op.shape[1] or n != laid_out:
+            raise ValueError(
+                f"{name} is sharded with shape {op.shape}: it must be square and b must be "
+                f"in its layout (length {laid_out}), got length {n}"
+            )
+        return Operator(Partial(matmul, op), Partial(rmatmul, op), (n, n), op.dtype)
     if callable(op) and not _is_scipy_sparse(op):
         if n is None:
             raise ValueError(f"{name} is a callable: its size must come from b")
@@ -190,9 +138,15 @@ def as_operator(
         parts = _linear_operator_parts(lin, name, n=n, dtype=dtype, square=square)
         # keep the plain callable as the matvec: no wrapper in the solver's jaxpr
         return parts if parts.host else Operator(Partial(op), parts.rmatvec, (n, n), None)
-    # the same errors as as_matvec for everything else (scipy.sparse, strings, ...)
-    as_matvec(op, n if n is not None else 0, name)
-    raise TypeError(f"{name}: unsupported operator {type(op).__name__}")  # pragma: no cover
+    if _is_scipy_sparse(op):
+        raise TypeError(
+            f"{name} is a scipy.sparse matrix; convert it once with "
+            f"jaxsparse.CSR.from_scipy({name}) before calling the solver"
+        )
+    raise TypeError(
+        f"{name} must be a jaxsparse matrix, a dense 2-D array, a LinearOperator or a "
+        f"callable matvec, got {type(op).__name__}"
+    )
 
 
 def _linear_operator_parts(op, name, *, n, dtype, square) -> Operator:
@@ -259,15 +213,27 @@ def _drop_in_operator(op: Any, square: bool) -> Any:
     return product
 
 
-def transpose_of(rmatvec: Partial) -> Partial:
-    """``A^T v = conj(A^H conj(v))`` from ``A^H``, as a pytree (for transposed solves)."""
-    return Partial(_transpose_apply, rmatvec)
+def _identity(v):
+    return v
 
 
 def _transpose_apply(rmatvec, v):
     if jnp.iscomplexobj(v):
         return jnp.conj(rmatvec(jnp.conj(v)))
     return rmatvec(v)
+
+
+def _check_square(shape: tuple[int, ...], n: int, name: str) -> None:
+    if tuple(shape) != (n, n):
+        raise ValueError(f"{name} must have shape (n, n) = ({n}, {n}) to match b, got {shape}")
+
+
+def _is_scipy_sparse(op: Any) -> bool:
+    try:
+        import scipy.sparse as sps
+    except ImportError:  # pragma: no cover - scipy is a dependency
+        return False
+    return sps.issparse(op)
 
 
 def _is_scipy_linear_operator(op: Any) -> bool:
