@@ -137,3 +137,21 @@ def gather(x: Any) -> np.ndarray:
 
         return np.asarray(multihost_utils.process_allgather(x, tiled=True))
     return np.asarray(x)
+
+
+def allgather(array: np.ndarray) -> list[np.ndarray]:
+    """Every process's 1-D NumPy ``array`` (lengths may differ, the dtype may not), in
+    process order, on every process. Moves raw bytes, so 64-bit values survive whatever
+    ``jax_enable_x64`` says. One process: ``[array]``. For plans and small metadata."""
+    array = np.ascontiguousarray(array)
+    if jax.process_count() == 1:
+        return [array]
+    from jax.experimental import multihost_utils
+
+    raw = array.view(np.uint8).reshape(-1)
+    sizes = multihost_utils.process_allgather(np.array([raw.size], np.int32))
+    sizes = np.asarray(sizes).reshape(-1)
+    padded = np.zeros(int(sizes.max()), np.uint8)
+    padded[: raw.size] = raw
+    every = np.asarray(multihost_utils.process_allgather(padded)).reshape(len(sizes), -1)
+    return [every[p, : sizes[p]].view(array.dtype) for p in range(len(sizes))]

@@ -1,8 +1,10 @@
 """``python -m jaxsparse.launch -n N -- cmd args...``: run one program as N processes.
 
 Each process gets its rank and the coordinator's address in the environment that
-:func:`jaxsparse.distributed.initialize` reads, and ``K`` CPU devices
-(``--devices-per-process``; ``JAX_NUM_CPU_DEVICES``, which only the CPU backend reads).
+:func:`jaxsparse.distributed.initialize` reads, ``K`` CPU devices
+(``--devices-per-process``; ``JAX_NUM_CPU_DEVICES``, which only the CPU backend reads),
+and its share of this host's cores for the native kernels (``JAXSPARSE_NUM_THREADS``,
+unless set already).
 Every output line is prefixed with its rank. The run fails fast: when any process exits
 non-zero or dies, the others are stopped at once (not after JAX's heartbeat timeout),
 and the launcher exits with that process's code after naming it. Ctrl-C and
@@ -97,6 +99,10 @@ class _Ranks:
             env.update({COORDINATOR_ENV: f"127.0.0.1:{port}", NUM_PROCESSES_ENV: str(n),
                         PROCESS_ID_ENV: str(rank), "JAX_NUM_CPU_DEVICES": str(devices),
                         "PYTHONUNBUFFERED": "1"})
+            # The native kernels split each device's work over cores / local devices
+            # threads; N processes on one host share its cores.
+            env.setdefault("JAXSPARSE_NUM_THREADS",
+                           str(max(1, (os.cpu_count() or 1) // (n * devices))))
             proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, preexec_fn=_die_with_parent)

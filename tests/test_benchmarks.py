@@ -160,3 +160,16 @@ def test_bench_dropin_quick_tables(tmp_path):
     assert [r[-1] for r in routing] == ["host", "host"]  # tiny: below the threshold
     payload = json.loads((tmp_path / "dropin.json").read_text())
     assert payload["benchmark"] == "dropin" and len(payload["latency"]) == len(latency)
+
+
+def test_bench_multiprocess_quick_table(tmp_path):
+    out = _run("bench_multiprocess.py", "--json", str(tmp_path / "mp.json"))
+    tables = _tables(out)
+    assert len(tables) == 1
+    _, header, rows = tables[0]
+    assert header == ["matrix", "dtype", "n", "nnz", "procs", "imbalance", "spmv-ms",
+                      "spmv-efficiency", "cg-ms", "cg-efficiency"]
+    assert [r[4] for r in rows] == ["1", "2"]
+    _check_cells(header, rows, 5)
+    payload = json.loads((tmp_path / "mp.json").read_text())
+    assert [r["procs"] for r in payload["results"]] == [1, 2]

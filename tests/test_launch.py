@@ -43,15 +43,19 @@ def test_each_rank_gets_its_environment_and_a_prefix(tmp_path):
         import os
         print("rank", os.environ["JAXSPARSE_PROCESS_ID"], "of",
               os.environ["JAXSPARSE_NUM_PROCESSES"], os.environ["JAXSPARSE_COORDINATOR"],
-              os.environ["JAX_NUM_CPU_DEVICES"])
+              os.environ["JAXSPARSE_NUM_THREADS"], os.environ["JAX_NUM_CPU_DEVICES"])
     """)
-    done = _launch("-n", "3", "--devices-per-process", "2", "--", sys.executable, prog)
+    env = {k: v for k, v in os.environ.items() if k != "JAXSPARSE_NUM_THREADS"}
+    done = _launch("-n", "3", "--devices-per-process", "2", "--", sys.executable, prog,
+                   env=env)
     assert done.returncode == 0, done.stderr
     lines = sorted(done.stdout.splitlines())
     assert [line.split()[:5] for line in lines] == [
         ["[rank", f"{r}]", "rank", str(r), "of"] for r in range(3)]
     assert len({line.split()[6] for line in lines}) == 1  # one coordinator address
-    assert all(line.endswith(" 2") for line in lines)
+    assert all(line.endswith(" 2") for line in lines)  # devices
+    threads = max(1, (os.cpu_count() or 1) // 6)  # the host's cores over 3 x 2 devices
+    assert all(line.split()[7] == str(threads) for line in lines)
 
 
 def test_a_failing_rank_stops_the_others_fast_and_is_named(tmp_path):
@@ -198,6 +202,18 @@ def test_sharded_spmv_cg_and_grad_across_two_processes(devices):
                 in done.stdout)
         assert f"[rank {rank}] OK cg" in done.stdout and f"[rank {rank}] OK grad" in done.stdout
     assert done.stdout.count("OK once") == 1
+
+
+@pytest.mark.parametrize("devices", [1, 2])
+def test_assembly_from_local_rows_across_two_processes(devices):
+    """Process 0 holds 90% of the rows; balancing moves rows so every device holds
+    about the same nonzeros (imbalance <= 1.10), and SpMV and CG equal SciPy."""
+    done = _launch("-n", "2", "--devices-per-process", str(devices), "--timeout", "150",
+                   "--", sys.executable, str(SCRIPTS / "local_rows.py"), timeout=180)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for rank in (0, 1):
+        assert f"[rank {rank}] OK local_rows" in done.stdout
+        assert f"[rank {rank}] OK whole" in done.stdout
 
 
 def test_unmodified_figure1_program_with_the_drop_in_across_two_processes():

@@ -42,16 +42,18 @@ def contiguous(n: int, n_shards: int) -> RowPartition:
 
 
 def balanced(row_nnz: np.ndarray, n_shards: int, *, alpha: float = 1.0, eps: float = 0.1,
-             max_imbalance: float = 1.10) -> RowPartition:
+             max_imbalance: float = 1.10, allow_permutation: bool = True) -> RowPartition:
     """Balance ``cost = nnz + alpha * rows`` with at most ``(1 + eps) * n / D`` rows a block.
 
     Falls back to a degree-dealt permutation when the contiguous split leaves the
-    nonzeros more than ``max_imbalance`` (max / mean) out of balance.
+    nonzeros more than ``max_imbalance`` (max / mean) out of balance, unless
+    ``allow_permutation`` is False (rows assembled on several processes: a permutation
+    would move most of them).
     """
     n = len(row_nnz)
     cap = max(1, int(np.ceil((1 + eps) * n / n_shards)))
     part = _contiguous_by_cost(row_nnz.astype(np.float64) + alpha, n_shards, cap)
-    if imbalance(row_nnz, part) > max_imbalance:
+    if allow_permutation and imbalance(row_nnz, part) > max_imbalance:
         dealt = _dealt_by_degree(row_nnz, n_shards)
         if imbalance(row_nnz, dealt) < imbalance(row_nnz, part):
             return dealt

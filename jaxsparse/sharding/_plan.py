@@ -144,25 +144,31 @@ class DiaBlocks:
     slot: np.ndarray  # (D, own capacity)
 
 
-def local_layout(plan: ShardingPlan, blocks: LocalBlocks, request: str, dtype, index_dtype
-                 ) -> tuple[ShardingPlan, DiaBlocks | None]:
+def local_layout(plan: ShardingPlan, blocks: LocalBlocks, request: str, dtype, index_dtype,
+                 gather=None) -> tuple[ShardingPlan, DiaBlocks | None]:
     """Choose the owned blocks' layout (``request``: "auto", "csr" or "dia").
 
     "auto" holds them as diagonals when *every* shard's block moves fewer bytes that way
     with the common diagonal count (all shards run one static program). Returns the plan
-    with ``local_format`` set and, for "dia", the blocks as diagonals.
+    with ``local_format`` set and, for "dia", the blocks as diagonals. ``blocks`` may
+    hold only this process's shards; ``gather`` (see :func:`build_blocks`) then agrees
+    the count and the choice with the other processes.
     """
+    gather = gather or _one_process
     if request not in LOCAL_FORMATS:
         raise ValueError(f"local_format must be one of {LOCAL_FORMATS}, got {request!r}")
     if request == "csr":
         return plan, None
     own_d, own_i, own_p = blocks.own
     shape = (plan.rows.block, plan.cols.block)
-    per_shard = [_structure.diagonals(own_p[s], own_i[s]) for s in range(plan.n_shards)]
-    count = max((d.size for d in per_shard), default=0)
+    n_local = own_p.shape[0]
+    per_shard = [_structure.diagonals(own_p[s], own_i[s]) for s in range(n_local)]
+    local_most = np.array([max((d.size for d in per_shard), default=0)])
+    count = int(max(g[0] for g in gather(local_most)))
     nnz = own_p[:, -1]
-    pays = count > 0 and all(
+    pays_here = count > 0 and all(
         _structure.diagonals_pay(count, int(k), shape, dtype, index_dtype) for k in nnz)
+    pays = all(bool(x[0]) for x in gather(np.array([pays_here])))
     if request == "auto" and not pays:
         return plan, None
     if request == "dia" and not pays and count > MAX_FORCED_DIAGONALS:
@@ -174,8 +180,8 @@ def local_layout(plan: ShardingPlan, blocks: LocalBlocks, request: str, dtype, i
         )
     count = max(count, 1)
     n_cols = plan.cols.block
-    offsets = np.full((plan.n_shards, count), n_cols, dtype=np.int64)  # padding: off-block
-    data = np.zeros((plan.n_shards, count, n_cols), dtype=own_d.dtype)
+    offsets = np.full((n_local, count), n_cols, dtype=np.int64)  # padding: off-block
+    data = np.zeros((n_local, count, n_cols), dtype=own_d.dtype)
     slot = np.zeros(own_i.shape, dtype=np.int64)
     for s, diags in enumerate(per_shard):
         offsets[s, : diags.size] = diags
@@ -185,55 +191,104 @@ def local_layout(plan: ShardingPlan, blocks: LocalBlocks, request: str, dtype, i
     return plan, DiaBlocks(data, offsets, slot)
 
 
+def _one_process(array: np.ndarray) -> list[np.ndarray]:
+    """``gather`` for one process: its own array is everyone's."""
+    return [array]
+
+
 def make_plan(S: sps.csr_array, n_shards: int, axis: str, *, halo: str = "auto",
               like: ShardingPlan | None = None, alpha: float = 1.0, eps: float = 0.1
               ) -> tuple[ShardingPlan, LocalBlocks]:
     """Plan ``S`` (canonical SciPy CSR) over ``n_shards`` shards; build its blocks."""
-    if halo not in HALO_METHODS:
-        raise ValueError(f"halo must be one of {HALO_METHODS}, got {halo!r}")
-    n, m = S.shape
-    row_nnz = np.diff(S.indptr)
+    rows, cols, permuted = plan_layouts(np.diff(S.indptr), S.shape, n_shards, like=like,
+                                        alpha=alpha, eps=eps)
+    entry_row = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+    return build_blocks(entry_row, S.indices.astype(np.int64), S.data, S.shape, axis,
+                        rows, cols, permuted, halo=halo)
+
+
+def plan_layouts(row_nnz: np.ndarray, shape, n_shards: int, *,
+                 like: ShardingPlan | None = None, alpha: float = 1.0, eps: float = 0.1,
+                 contiguous: bool = False) -> tuple[Layout, Layout, bool]:
+    """The row and column layouts ``(rows, cols, permuted)`` for rows of ``row_nnz``
+    nonzeros over ``n_shards`` shards (``contiguous``: never a permutation)."""
+    n, m = shape
     if like is not None:
         if like.n_shards != n_shards or like.shape[0] != n or like.shape[1] != m:
             raise ValueError(
-                f"like= must be a plan of the same shape {S.shape} and shard count "
+                f"like= must be a plan of the same shape {tuple(shape)} and shard count "
                 f"{n_shards}, got {like.shape} over {like.n_shards} shards"
             )
-        rows, cols, permuted = like.rows, like.cols, like.permuted
-    else:
-        part = _partition.balanced(row_nnz, n_shards, alpha=alpha, eps=eps)
-        permuted = part.permuted
-        rows = Layout.from_partition(part, n, bucket(max(part.block_rows, 1)))
-        if n == m:
-            cols = rows  # square: x and y share one layout, so solver loops never move
-        else:
-            cpart = _partition.contiguous(m, n_shards)
-            cols = Layout.from_partition(cpart, m, bucket(max(cpart.block_rows, 1)))
-    entry_row = np.repeat(np.arange(n), row_nnz)
-    entry_col = S.indices.astype(np.int64)
+        return like.rows, like.cols, like.permuted
+    part = _partition.balanced(row_nnz, n_shards, alpha=alpha, eps=eps,
+                               allow_permutation=not contiguous)
+    rows = Layout.from_partition(part, n, bucket(max(part.block_rows, 1)))
+    if n == m:
+        return rows, rows, part.permuted  # x and y share one layout: solvers never move
+    cpart = _partition.contiguous(m, n_shards)
+    return rows, Layout.from_partition(cpart, m, bucket(max(cpart.block_rows, 1))), \
+        part.permuted
+
+
+def build_blocks(entry_row, entry_col, data, shape, axis, rows: Layout, cols: Layout,
+                 permuted: bool, *, halo: str = "auto", shards: np.ndarray | None = None,
+                 gather=None) -> tuple[ShardingPlan, LocalBlocks]:
+    """The plan, and the CSR blocks of ``shards`` (default: all), from the entries
+    ``(entry_row, entry_col, data)`` of those shards' rows (global indices).
+
+    ``gather(array) -> [array of each process]`` combines what the processes building
+    different shards must agree on: the halo requests, the capacities and the counts.
+    Every process then holds the same plan and only its own shards' blocks. One process
+    builds every shard, and its gather is the identity.
+    """
+    if halo not in HALO_METHODS:
+        raise ValueError(f"halo must be one of {HALO_METHODS}, got {halo!r}")
+    gather = gather or _one_process
+    D = rows.n_shards
+    shards = np.arange(D) if shards is None else np.asarray(shards, dtype=np.int64)
     r_shard, r_slot = rows.owner[entry_row], rows.slot[entry_row]
     c_owner, c_slot = cols.owner[entry_col], cols.slot[entry_col]
     is_own = c_owner == r_shard
-    halo_plan, halo_pos = _plan_halo(r_shard[~is_own], c_owner[~is_own], c_slot[~is_own],
-                                     n_shards, cols.block, halo)
-    nnz = np.bincount(r_shard, minlength=n_shards).astype(np.int64)
-    own = _stack_blocks(S.data[is_own], r_shard[is_own], r_slot[is_own], c_slot[is_own],
-                        n_shards, rows.block, cols.block)
+    halo_plan, halo_pos = _agreed_halo(r_shard[~is_own], c_owner[~is_own], c_slot[~is_own],
+                                       D, cols.block, halo, gather)
+    nnz = np.sum(gather(np.bincount(r_shard, minlength=D).astype(np.int64)), axis=0)
+    local = np.searchsorted(shards, r_shard)  # each entry's shard among ``shards``
+    own = _stack_blocks(data[is_own], local[is_own], r_slot[is_own], c_slot[is_own],
+                        len(shards), rows.block, cols.block,
+                        _agreed_capacity(local[is_own], len(shards), gather))
     # No halo (one shard, block-diagonal A): keep only a stub, the product skips it.
-    h_shard, h_slot = r_shard[~is_own], r_slot[~is_own]
+    h_shard, h_slot = local[~is_own], r_slot[~is_own]
     if halo_plan.width:
-        halo_rows, h_pos = _halo_rows(h_shard, h_slot, n_shards, rows.block)
+        halo_rows, h_pos = _halo_rows(h_shard, h_slot, len(shards), rows.block, gather)
     else:
-        halo_rows, h_pos = np.zeros((n_shards, 0), np.int64), h_slot
-    halo_blocks = _stack_blocks(S.data[~is_own], h_shard, h_pos, halo_pos, n_shards,
-                                halo_rows.shape[1], halo_plan.width)
+        halo_rows, h_pos = np.zeros((len(shards), 0), np.int64), h_slot
+    halo_blocks = _stack_blocks(data[~is_own], h_shard, h_pos, halo_pos, len(shards),
+                                halo_rows.shape[1], halo_plan.width,
+                                _agreed_capacity(h_shard, len(shards), gather))
     plan = ShardingPlan(
-        shape=(n, m), axis=axis, rows=rows, cols=cols, halo=halo_plan, nnz_per_shard=nnz,
-        own_capacity=own[0].shape[1], halo_capacity=halo_blocks[0].shape[1],
-        halo_block_rows=halo_rows.shape[1],
+        shape=tuple(shape), axis=axis, rows=rows, cols=cols, halo=halo_plan,
+        nnz_per_shard=nnz, own_capacity=own[0].shape[1],
+        halo_capacity=halo_blocks[0].shape[1], halo_block_rows=halo_rows.shape[1],
         permuted=permuted,
     )
     return plan, LocalBlocks(own, halo_blocks, halo_rows)
+
+
+def _agreed_capacity(shard, n_local: int, gather) -> int:
+    """One bucketed capacity for every shard of every process."""
+    counts = np.bincount(shard, minlength=n_local)
+    return bucket(int(max(c.max(initial=0) for c in gather(counts))))
+
+
+def _agreed_halo(dst, src, src_slot, D, block, method, gather):
+    """:func:`_plan_halo` on every process's halo requests, and the position of each
+    of this process's halo entries in its reader's halo vector."""
+    key = (dst * D + src) * block + src_slot
+    every = np.unique(np.concatenate(gather(np.unique(key))))
+    u_dst, rem = np.divmod(every, D * block)
+    u_src, u_slot = np.divmod(rem, block)
+    halo_plan, pos = _plan_halo(u_dst, u_src, u_slot, D, block, method)
+    return halo_plan, pos[np.searchsorted(every, key)]
 
 
 def _plan_halo(dst, src, src_slot, D, block, method):
@@ -297,7 +352,7 @@ def _choose(pp_volume, n_rounds, a2a_size, max_distinct, D, block):
     return "all_to_all"
 
 
-def _halo_rows(shard, slot, D, block):
+def _halo_rows(shard, slot, D, block, gather):
     """``(rows, pos)``: per shard, the block rows holding halo entries, padded with the
     sentinel ``block`` to a common bucketed count H, and each entry's position among
     them. A banded or stencil block reads halo columns in a few rows at each end, so
@@ -305,7 +360,8 @@ def _halo_rows(shard, slot, D, block):
     block (scattered patterns), the halo block keeps every row: ``rows`` is
     ``arange(block)`` and positions are the rows themselves."""
     per_shard = [np.unique(slot[shard == s]) for s in range(D)]
-    H = bucket(max((u.size for u in per_shard), default=0))
+    most = np.array([max((u.size for u in per_shard), default=0)])
+    H = bucket(int(max(g[0] for g in gather(most))))
     if 2 * H > block:
         return np.tile(np.arange(block, dtype=np.int64), (D, 1)), slot
     rows = np.full((D, H), block, dtype=np.int64)
@@ -317,10 +373,9 @@ def _halo_rows(shard, slot, D, block):
     return rows, pos
 
 
-def _stack_blocks(data, shard, row, col, D, n_rows, n_cols):
-    """Per-shard CSR arrays, stacked, each padded to one bucketed capacity."""
+def _stack_blocks(data, shard, row, col, D, n_rows, n_cols, cap):
+    """Per-shard CSR arrays, stacked, each padded to capacity ``cap``."""
     counts = np.bincount(shard, minlength=D)
-    cap = bucket(int(counts.max()) if counts.size else 0)
     order = np.lexsort((col, row, shard))
     shard, row, col, data = shard[order], row[order], col[order], data[order]
     starts = np.concatenate([[0], np.cumsum(counts)])
