@@ -8,7 +8,9 @@ process's own rows (``js.sharding.from_local_rows``), 1 and 2 processes on this 
 The problem grows with the process count: each process builds ``--rows`` rows of a
 square grid (the grid side is the integer square root of ``rows * P``), so with
 perfect weak scaling every column's time stays flat. Each process runs with one CPU
-device and its share of the host's cores (the launcher's ``JAXSPARSE_NUM_THREADS``).
+device and the same number of threads in every run, the host's cores over the largest
+process count (``JAXSPARSE_NUM_THREADS``), so each process's resources stay fixed as
+the process count grows.
 Times are medians over ``--repeats`` calls after one warm-up, measured on rank 0 after
 a barrier; ``efficiency`` is the 1-process time over the P-process time. Each rank
 checks its own rows of ``A @ x`` against SciPy before anything is timed.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -108,11 +111,14 @@ def main(argv: list[str] | None = None) -> int:
         return child(args)
     print(f"{_common.machine()}; {args.rows} rows per process, CG {args.cg_iters} "
           f"iterations, median of {args.repeats}")
+    threads = max(1, (os.cpu_count() or 1) // max(args.procs))
+    env = dict(os.environ, JAXSPARSE_NUM_THREADS=str(threads))
+    print(f"{threads} native-kernel threads per process in every run")
     rows = []
     for P in args.procs:
         cmd = [sys.executable, "-m", "jaxsparse.launch", "-n", str(P), "--timeout", "900",
                "--", sys.executable, __file__, CHILD_FLAG, *argv]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=1000)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=1000, env=env)
         found = [json.loads(line.split(TAG, 1)[1]) for line in done.stdout.splitlines()
                  if TAG in line]
         if done.returncode != 0 or not found:
