@@ -21,6 +21,21 @@ y = js.distributed.gather(As.unshard_vector(As @ As.shard_vector(x)))
 assert np.allclose(y, S @ x, rtol=1e-12), "SpMV differs from SciPy"
 print(f"OK spmv process {jax.process_index()} of {jax.process_count()}, "
       f"{jax.device_count()} devices")
+yt = js.distributed.gather(As.unshard_vector(As.T @ As.shard_vector(x, "rows"), "cols"))
+assert np.allclose(yt, S.T @ x, rtol=1e-12), "A.T @ y differs from SciPy"
+X = np.stack([x, x**2, np.ones(n)], axis=1)
+Y = js.distributed.gather(As.unshard_vector(As @ As.shard_vector(X)))
+assert np.allclose(Y, S @ X, rtol=1e-12), "SpMM differs from SciPy"
+B, C = X, X.T  # SDDMM: S * (B @ C) on S's pattern
+vals = js.sharding.sddmm(As, B, C)
+dense = js.distributed.gather(As.unshard_vector(vals @ As.shard_vector(np.ones(n))))
+assert np.allclose(dense, S.multiply(B @ C) @ np.ones(n), rtol=1e-10), "SDDMM differs"
+print("OK transpose spmm sddmm")
+for solver in ("gmres", "bicgstab"):
+    xs, info = getattr(js.linalg, solver)(As, As.shard_vector(x), rtol=1e-10)
+    sol = js.distributed.gather(As.unshard_vector(xs))
+    assert int(info) == 0 and np.allclose(S @ sol, x, atol=1e-7), f"{solver} did not solve"
+print("OK gmres bicgstab")
 xs, info = js.linalg.cg(As, As.shard_vector(x), rtol=1e-10)
 sol = js.distributed.gather(As.unshard_vector(xs))
 assert int(info) == 0 and np.allclose(S @ sol, x, atol=1e-8), "CG did not solve"
