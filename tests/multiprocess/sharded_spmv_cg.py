@@ -19,6 +19,8 @@ As = js.sharding.shard(S, mesh, "x")
 x = np.linspace(-1.0, 1.0, n)
 y = js.distributed.gather(As.unshard_vector(As @ As.shard_vector(x)))
 assert np.allclose(y, S @ x, rtol=1e-12), "SpMV differs from SciPy"
+# unshard_vector's result is replicated on every device: NumPy reads it on any process
+assert np.allclose(np.asarray(As.unshard_vector(As @ As.shard_vector(x))), S @ x)
 print(f"OK spmv process {jax.process_index()} of {jax.process_count()}, "
       f"{jax.device_count()} devices")
 yt = js.distributed.gather(As.unshard_vector(As.T @ As.shard_vector(x, "rows"), "cols"))
