@@ -421,3 +421,14 @@ def test_from_local_rows_checks_its_arguments():
         jsh.from_local_rows(S, row_start=0, shape=(n,), mesh=mesh)
     with pytest.raises(ValueError, match="halo must be one of"):
         jsh.from_local_rows(S, row_start=0, shape=S.shape, mesh=mesh, halo="fast")
+
+
+def test_shard_vector_from_this_process_piece():
+    """One process: its piece is the whole vector; a piece that does not start at 0
+    cannot tile the vector and says so."""
+    S = poisson2d()
+    As = jsh.shard(S, mesh_of(2), "x")
+    x = np.arange(S.shape[1], dtype=float)
+    assert_close(As.unshard_vector(As @ As.shard_vector(x, start=0)), S @ x, np.float64)
+    with pytest.raises(ValueError, match="must tile the vector"):
+        As.shard_vector(x[2:], start=2)

@@ -163,12 +163,18 @@ class ShardedCSR:
             raise ValueError(f"side must be 'rows' or 'cols', got {side!r}")
         return self.row_index if side == "rows" else self.col_index
 
-    def shard_vector(self, x, side: str = "cols") -> jax.Array:
+    def shard_vector(self, x, side: str = "cols", *, start: int | None = None) -> jax.Array:
         """Place a length-``n`` vector (or ``(n, k)`` array) in the plan's layout.
 
         ``side="cols"`` (the default) gives the layout of ``x`` in ``A @ x``; ``"rows"``
         that of ``y``. For square matrices they are the same. Padding slots hold 0.
+
+        In a multi-process run, ``x`` may instead be this process's own piece, entries
+        ``start, start + 1, ...`` (the pieces of all processes must tile the vector):
+        the pieces are exchanged once (an all-gather of the vector) and placed.
         """
+        if start is not None:
+            x = _whole_from_pieces(np.asarray(x), int(start))
         x = as_dense(x, "x")
         index = self._layout_index(side)
         n = self.shape[1] if side == "cols" else self.shape[0]
@@ -252,6 +258,23 @@ class TransposedShardedCSR:
 
     def __matmul__(self, y):
         return _sharded_ops.matmul_transposed(self.base, y)
+
+
+def _whole_from_pieces(piece: np.ndarray, start: int) -> np.ndarray:
+    """Every process's piece of a vector, assembled into the whole vector."""
+    from ..distributed import allgather
+
+    starts = [int(a[0]) for a in allgather(np.array([start], dtype=np.int64))]
+    tail = piece.shape[1:]
+    pieces = [p.reshape(-1, *tail) for p in allgather(piece.reshape(-1))]
+    order = np.argsort(starts, kind="stable")
+    ends = [starts[i] + len(pieces[i]) for i in order]
+    if starts[order[0]] != 0 or any(starts[order[k + 1]] != ends[k]
+                                    for k in range(len(order) - 1)):
+        raise ValueError("the processes' pieces of x must tile the vector (start), got "
+                         + ", ".join(f"[{starts[i]}, {starts[i] + len(pieces[i])})"
+                                     for i in range(len(starts))))
+    return np.concatenate([pieces[i] for i in order])
 
 
 def _require_scalar(value, op: str) -> None:
