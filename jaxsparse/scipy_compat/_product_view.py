@@ -42,7 +42,7 @@ def is_traced(core: AbstractSparse) -> bool:
 
 def coo_view(core: AbstractSparse) -> AbstractSparse:
     """``core`` as a COO sharing its arrays, for a CSR/CSC core without padding."""
-    if core.format not in ("csr", "csc") or core.nnz != core.capacity:
+    if core.kernel_layout != "csr" or core.nnz != core.capacity:  # CSR or CSC
         return core
     major = core._major_ids()
     if core.format == "csr":
@@ -54,7 +54,7 @@ def coo_view(core: AbstractSparse) -> AbstractSparse:
 def dia_view(core: AbstractSparse) -> DIA | None:
     """``core`` as diagonals when its pattern is banded enough that they move fewer
     bytes than CSR (a CSR/CSC core of float or complex values); else ``None``."""
-    if core.format not in ("csr", "csc") or not np.issubdtype(core.dtype, np.inexact):
+    if core.kernel_layout != "csr" or not np.issubdtype(core.dtype, np.inexact):
         return None
     csc = core.format == "csc"
     indptr, indices = np.asarray(core.indptr), np.asarray(core.indices)
