@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-import scipy.sparse as ss
 
 from . import _device
 from ._thresholds import device_min_nnz
@@ -84,6 +83,3 @@ def device_rmatmul(A, other):
         y = (op.T @ x.T).T
     return _result(y, other, A)
 
-
-def is_sparse(x) -> bool:
-    return ss.issparse(x)
