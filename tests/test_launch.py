@@ -248,6 +248,23 @@ def test_a_worker_dying_before_a_collective_fails_the_launch_fast(tmp_path):
     assert "[rank 1] RuntimeError: rank 1 fails" in done.stdout
 
 
+def test_a_worker_calling_sys_exit_before_a_collective_fails_the_launch_fast(tmp_path):
+    prog = _script(tmp_path, """
+        import sys
+        import jaxsparse as js
+        js.distributed.initialize()
+        import jax
+        from jax.experimental import multihost_utils
+        if jax.process_index() == 1:
+            sys.exit(5)  # the other rank waits for it below
+        multihost_utils.sync_global_devices("rank 1 never arrives")
+    """)
+    start = time.monotonic()
+    done = _launch("-n", "2", "--timeout", "100", "--", sys.executable, prog, timeout=120)
+    assert time.monotonic() - start < 25  # JAX's own exit would wait ~30 s or more
+    assert done.returncode == 5 and "rank 1 exited with code 5" in done.stderr
+
+
 def test_a_hung_worker_is_bounded_by_the_timeout(tmp_path):
     prog = _script(tmp_path, """
         import time
