@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 
 def solve_in_layout(
@@ -44,7 +45,17 @@ def solve_in_layout(
     laid_out = in_layout(A, b, "cols")
     with context:
         if laid_out:
-            return run(b, x0)
+            # Padding slots: x is 0 there whatever b holds, and A's padding rows are
+            # empty. Masking b and x is a no-op forward; backward it keeps a cotangent
+            # on padding slots (``jnp.sum`` over a layout vector has one) out of the
+            # transposed solve, where that empty block would make it singular (NaNs).
+            def masked(v):
+                return jnp.where(A.mask.reshape(-1, *(1,) * (v.ndim - 1)), v, 0)
+
+            out = run(masked(b), x0)
+            (xs, info), aux = out if has_aux else (out, None)
+            xs = masked(xs)
+            return ((xs, info), aux) if has_aux else (xs, info)
         xs0 = None if x0 is None else A.shard_vector(x0)
         if vectors is not None:
             laid = {k: A.shard_vector(v.T).T for k, v in vectors.items()}

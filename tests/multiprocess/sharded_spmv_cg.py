@@ -45,5 +45,9 @@ print("OK cg")
 # (in a multi-process run a sharded matrix is a jit argument: it cannot be closed over)
 g = jax.jit(jax.grad(lambda v, A: jax.numpy.sum((A @ v) ** 2)))(As.shard_vector(x), As)
 assert np.allclose(js.distributed.gather(As.unshard_vector(g)), 2 * S.T @ (S @ x))
+gb = jax.jit(jax.grad(lambda b, A: jax.numpy.sum(js.linalg.cg(A, b, rtol=1e-12)[0])))(
+    As.shard_vector(x), As)  # through the solver: A^-T 1
+want = np.linalg.solve(S.toarray().T, np.ones(n))
+assert np.allclose(js.distributed.gather(As.unshard_vector(gb)), want, rtol=1e-6)
 print("OK grad")
 js.distributed.print_once("OK once")
