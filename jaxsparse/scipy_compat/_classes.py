@@ -26,6 +26,7 @@ What the subclass adds (docs/dropin.md says why):
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 
@@ -201,13 +202,10 @@ def _results_to_rewrap(base: type):
 
 
 def _rewrapping(method):
+    @functools.wraps(method)
     def wrapped(self, *args, **kwargs):
         return _registry.rewrap_all(method(self, *args, **kwargs))
 
-    wrapped.__name__ = method.__name__
-    wrapped.__qualname__ = method.__qualname__
-    wrapped.__doc__ = method.__doc__
-    wrapped.__wrapped__ = method
     return wrapped
 
 

@@ -19,6 +19,7 @@ compute a new result from them (``nnz``, ``dtype``, ``repr``, ``toarray``, ``sum
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import numpy as np
 
@@ -75,20 +76,13 @@ def stored(obj, name):
 def keeps_cache(method):
     """``method`` run under :func:`reading` (for SciPy methods that only read)."""
 
+    @functools.wraps(method)
     def wrapped(self, *args, **kwargs):
-        d = self.__dict__
-        if "_device" not in d:  # nothing to keep (SciPy's constructors call nnz often)
+        if "_device" not in self.__dict__:  # nothing to keep: skip the context manager
+            return method(self, *args, **kwargs)  # (SciPy's constructors call nnz often)
+        with reading(self):
             return method(self, *args, **kwargs)
-        d["_reading"] = d.get("_reading", 0) + 1
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            d["_reading"] -= 1
 
-    wrapped.__name__ = method.__name__
-    wrapped.__qualname__ = method.__qualname__
-    wrapped.__doc__ = method.__doc__
-    wrapped.__wrapped__ = method
     return wrapped
 
 
