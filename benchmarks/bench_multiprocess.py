@@ -43,22 +43,14 @@ def parse_args(argv):
     return args
 
 
-def poisson_rows(k: int, start: int, stop: int):
-    """Rows ``[start, stop)`` of the 5-point Laplacian on a ``k x k`` grid (CSR, global
-    columns), built without the rest of the matrix."""
-    import numpy as np
+def poisson_rows(n: int, start: int, stop: int):
+    """Rows ``[start, stop)`` of the 2-D Poisson matrix with ``n`` rows (CSR, global
+    columns), built without the rest of the matrix (``_matrices.build_rows``)."""
+    import _matrices
     import scipy.sparse as sps
 
-    rows = np.arange(start, stop)
-    i, j = np.divmod(rows, k)
-    cols, vals, owner = [], [], []
-    for di, dj, v in ((0, 0, 4.0), (-1, 0, -1.0), (1, 0, -1.0), (0, -1, -1.0), (0, 1, -1.0)):
-        ok = (i + di >= 0) & (i + di < k) & (j + dj >= 0) & (j + dj < k)
-        owner.append(rows[ok] - start)
-        cols.append((i[ok] + di) * k + j[ok] + dj)
-        vals.append(np.full(ok.sum(), v))
-    return sps.csr_array((np.concatenate(vals), (np.concatenate(owner), np.concatenate(cols))),
-                         shape=(stop - start, k * k))
+    indptr, indices, data = _matrices.build_rows("poisson2d", n, start, stop)
+    return sps.csr_array((data, indices, indptr), shape=(stop - start, n))
 
 
 def child(args) -> int:
@@ -77,14 +69,14 @@ def child(args) -> int:
     start, stop = rank * n // P, (rank + 1) * n // P
     mesh = jax.make_mesh((jax.device_count(),), ("x",),
                          axis_types=(jax.sharding.AxisType.Auto,))
-    As = js.sharding.from_local_rows(poisson_rows(k, start, stop), row_start=start,
+    As = js.sharding.from_local_rows(poisson_rows(n, start, stop), row_start=start,
                                      shape=(n, n), mesh=mesh, axis="x")
     x = np.linspace(-1.0, 1.0, n)
     xs = As.shard_vector(x)
     spmv = jax.jit(lambda A, v: A @ v)
     y = js.distributed.gather(As.unshard_vector(spmv(As, xs)))
     # each rank checks its own rows against SciPy (no rank builds the whole matrix)
-    assert np.allclose(y[start:stop], poisson_rows(k, start, stop) @ x, rtol=1e-12), \
+    assert np.allclose(y[start:stop], poisson_rows(n, start, stop) @ x, rtol=1e-12), \
         "SpMV differs from SciPy"
 
     def cg():
