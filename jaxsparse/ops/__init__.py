@@ -3,6 +3,7 @@
 from . import (
     _reference,  # noqa: F401  (registers the "xla" backend)
     native,  # noqa: F401  (registers the "native" backend where it is built)
+    pallas,  # noqa: F401  (registers the "pallas" backend: GPU kernels, interpreted on CPU)
 )
 
 # Structure-changing products and elementwise arithmetic (two-phase: host plan + numeric).

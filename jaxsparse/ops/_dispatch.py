@@ -8,15 +8,18 @@ the primitives, not in the backends).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import jax
 
 BACKENDS = ("xla", "pallas", "native")
 
 # Which backends to try, in order, when the caller passes ``backend=None``.
-_PREFERENCE = {"gpu": ("pallas", "xla"), "cuda": ("pallas", "xla"), "cpu": ("native", "xla")}
+_PREFERENCE = {"gpu": ("pallas", "xla"), "cuda": ("pallas", "xla"), "rocm": ("pallas", "xla"),
+               "cpu": ("native", "xla")}
 
 # Per-op exceptions to _PREFERENCE, each measured (benchmarks/bench_spmv.py): on CPU,
 # XLA fuses DIA's shifted multiply-adds into one vectorised, multi-threaded loop that
@@ -61,10 +64,11 @@ def available(op: str) -> tuple[str, ...]:
     return tuple(b for b in BACKENDS if (op, b) in _IMPLS)
 
 
-def pick(op: str, backend: str | None = None) -> str:
-    """Resolve ``backend`` for ``op``: validate an explicit choice, or pick the default."""
+def pick(op: str, backend: str | None = None, *, platform: str | None = None) -> str:
+    """Resolve ``backend`` for ``op``: validate an explicit choice, or pick the default
+    for ``platform`` (default: the platform being lowered for, else JAX's default)."""
     if backend is None:
-        platform = jax.default_backend()
+        platform = platform or lowering_platform()
         order = _OP_PREFERENCE.get((op, platform)) or _PREFERENCE.get(platform, ("xla",))
         for candidate in order:
             if (op, candidate) in _IMPLS:
@@ -82,5 +86,37 @@ def pick(op: str, backend: str | None = None) -> str:
     return backend
 
 
-def lookup(op: str, backend: str) -> Callable:
-    return _IMPLS[(op, backend)]
+def choose(op: str, backend: str | None) -> str | None:
+    """What a primitive is bound with: an explicit backend, validated now, or None,
+    which the primitive's lowering resolves for the platform it is lowered for. So one
+    jitted function runs the native kernels when compiled for a CPU and the Pallas
+    kernels when lowered for a GPU (from the same trace)."""
+    return None if backend is None else pick(op, backend)
+
+
+def lookup(op: str, backend: str | None) -> Callable:
+    """The lowering of ``op`` on ``backend``; None: the default for the platform being
+    lowered for."""
+    return _IMPLS[(op, pick(op) if backend is None else backend)]
+
+
+# The platform a primitive is being lowered for ("cpu", "cuda", ...). A kernel that must
+# be built differently per platform reads it while it is traced: Pallas kernels run
+# interpreted on CPU and as Triton kernels on GPUs, so one jitted function lowered for
+# each platform gets the right one (the primitives register one lowering per platform).
+_LOWERING_PLATFORM: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "jaxsparse_lowering_platform", default=None)
+
+
+@contextlib.contextmanager
+def lowering_for(platform: str | None) -> Iterator[None]:
+    token = _LOWERING_PLATFORM.set(platform)
+    try:
+        yield
+    finally:
+        _LOWERING_PLATFORM.reset(token)
+
+
+def lowering_platform() -> str:
+    """The platform being lowered for, or the default backend outside a lowering."""
+    return _LOWERING_PLATFORM.get() or jax.default_backend()

@@ -22,16 +22,17 @@ def kernel_name(A, op: str) -> str:
 
 
 def prepare(A, operands: dict[str, object], op: str, backend: str | None):
-    """Promote ``A`` and the dense operands to one dtype; resolve the backend.
+    """Promote ``A`` and the dense operands to one dtype; validate the backend.
 
-    Returns ``(A, [arrays...], backend)``.
+    Returns ``(A, [arrays...], backend)``; backend None stays None (the platform's
+    default, chosen when the product is lowered: ``_dispatch.choose``).
     """
     arrays = [as_dense(v, name) for name, v in operands.items()]
     dtype = result_dtype(A.dtype, *(a.dtype for a in arrays))
     if A.dtype != dtype:
         A = A.astype(dtype)
     arrays = [a.astype(dtype) if a.dtype != dtype else a for a in arrays]
-    chosen = _dispatch.pick(kernel_name(A, op), backend) if hasattr(A, "_matmul") else None
+    chosen = _dispatch.choose(kernel_name(A, op), backend) if hasattr(A, "_matmul") else None
     return A, arrays, chosen
 
 

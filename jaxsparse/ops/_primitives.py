@@ -41,6 +41,9 @@ except ImportError:  # pragma: no cover - private API moved
     _apply_primitive = None
 
 
+_LOWERED_PLATFORMS = ("cpu", "cuda", "rocm")
+
+
 def _out_aval(likes, shape, dtype):
     """An aval of ``shape``/``dtype`` that keeps the inputs' manual (shard_map) axes.
 
@@ -63,11 +66,17 @@ def _define(name: str, abstract_eval):
         prim.def_impl(lambda *a, backend, **p: _dispatch.lookup(name, backend)(*a, **p))
     prim.def_abstract_eval(abstract_eval)
 
-    def lowering(ctx, *args, backend, **params):
-        impl = functools.partial(_dispatch.lookup(name, backend), **params)
-        return mlir.lower_fun(impl, multiple_results=False)(ctx, *args)
+    def lowering(ctx, *args, platform, backend, **params):
+        with _dispatch.lowering_for(platform):
+            impl = functools.partial(_dispatch.lookup(name, backend), **params)
+            return mlir.lower_fun(impl, multiple_results=False)(ctx, *args)
 
-    mlir.register_lowering(prim, lowering)
+    # One rule per platform, so a backend's kernel knows what it is lowered for (and
+    # a multi-platform lowering gets each platform's kernel).
+    mlir.register_lowering(prim, functools.partial(lowering, platform=None))
+    for platform in _LOWERED_PLATFORMS:
+        mlir.register_lowering(prim, functools.partial(lowering, platform=platform),
+                               platform=platform)
     return prim
 
 

@@ -162,7 +162,7 @@ def spgemm_numeric(A, B, plan: SpgemmPlan, *, backend: str | None = None) -> CSR
     """
     _check_pair(A, B)
     _check_plan(A, B, plan)
-    backend = _dispatch.pick("spgemm_numeric", backend)
+    backend = _dispatch.choose("spgemm_numeric", backend)
     dtype = result_dtype(A.dtype, B.dtype)
     data = SPGEMM_NUMERIC.bind(slot_data(A), slot_data(B), plan.a_slot, plan.b_slot,
                                plan.seg, nnz=plan.nnz, dtype=np.dtype(dtype), backend=backend)

@@ -120,7 +120,7 @@ def own_leaves(As: ShardedCSR) -> tuple[jax.Array, ...]:
     return As.own_data, As.own_indices, As.own_indptr
 
 
-def own_matmul(plan: ShardingPlan, own, x, *, transpose: bool, backend: str) -> jax.Array:
+def own_matmul(plan: ShardingPlan, own, x, *, transpose: bool, backend: str | None) -> jax.Array:
     """The owned block times ``x`` on one shard (inside ``shard_map``); ``own`` holds
     this shard's :func:`own_leaves`."""
     shape = (plan.rows.block, plan.cols.block)
@@ -132,13 +132,21 @@ def own_matmul(plan: ShardingPlan, own, x, *, transpose: bool, backend: str) -> 
                                    backend=backend)
 
 
-def dia_backend(backend: str) -> str:
-    """The DIA kernel's backend for a product whose CSR kernels use ``backend``: the
-    platform's DIA default when ``backend`` is the platform's CSR default or has no DIA
-    kernel (e.g. "pallas"), else ``backend`` itself (e.g. a forced "xla" reference)."""
-    if backend == _dispatch.pick("csr_matmul") or backend not in _dispatch.available(
-            "dia_matmul"):
-        return _dispatch.pick("dia_matmul")
+def _checks_vma(backend: str | None) -> bool:
+    """Whether a product's ``shard_map`` checks varying axes: not for Pallas kernels run
+    in the interpreter (CPU), whose jax 0.10.2 implementation builds loop carries that
+    fail the check inside ``shard_map``; nothing else changes."""
+    return not (backend == "pallas" and jax.default_backend() == "cpu")
+
+
+def dia_backend(backend: str | None) -> str | None:
+    """The DIA kernel's backend for a product whose CSR kernels use ``backend``: None
+    (the platform's DIA default, chosen when lowered) when ``backend`` is None, the
+    platform's CSR default, or has no DIA kernel (e.g. "pallas"); else ``backend``
+    itself (e.g. a forced "xla" reference)."""
+    if backend is None or backend == _dispatch.pick("csr_matmul") or (
+            backend not in _dispatch.available("dia_matmul")):
+        return None
     return backend
 
 
@@ -182,7 +190,7 @@ def _local_product(key: PlanKey, backend: str, dense_spec: P):
     leaf = P(plan.axis)
     in_specs = (leaf,) * (n_own + 5) + (dense_spec,)
     return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=in_specs,
-                                 out_specs=dense_spec))
+                                 out_specs=dense_spec, check_vma=_checks_vma(backend)))
 
 
 def _dense_spec(As: ShardedCSR, x: jax.Array) -> P:
@@ -201,7 +209,7 @@ def _apply(As: ShardedCSR, xs: jax.Array, backend: str | None) -> jax.Array:
     if xs.dtype != dtype:
         xs = xs.astype(dtype)
     A = As if As.dtype == dtype else As.astype(dtype)
-    backend = _dispatch.pick("csr_matmul", backend)
+    backend = _dispatch.choose("csr_matmul", backend)
     fn = _local_product(A.key, backend, _dense_spec(A, xs))
     return fn(*own_leaves(A), A.halo_data, A.halo_indices, A.halo_indptr, A.halo_rows, A.send,
               xs)
@@ -314,7 +322,7 @@ def sddmm(As: ShardedCSR, B, C, *, backend: str | None = None) -> ShardedCSR:
     dtype = result_dtype(As.dtype, B.dtype, C.dtype)
     A = As if As.dtype == dtype else As.astype(dtype)
     B, Ct = B.astype(dtype), Ct.astype(dtype)
-    backend = _dispatch.pick("csr_sampled", backend)
+    backend = _dispatch.choose("csr_sampled", backend)
     return A._with_local_values(*_sddmm_fn(A.key, backend)(*_blocks(A), B, Ct))
 
 
@@ -352,7 +360,7 @@ def _sddmm_fn(key, backend):
 
     leaf = P(plan.axis)
     return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf,) * (n_own + 7),
-                                 out_specs=(leaf, leaf)))
+                                 out_specs=(leaf, leaf), check_vma=_checks_vma(backend)))
 
 
 def _local_row_sums(As: ShardedCSR):
@@ -374,8 +382,7 @@ def _row_sums_fn(key):
 
         if plan.local_format == "dia":  # the owned block times ones (padding is 0)
             ones = jnp.ones(plan.cols.block, own[0].dtype)
-            sums = own_matmul(plan, own, ones, transpose=False,
-                              backend=_dispatch.pick("dia_matmul"))
+            sums = own_matmul(plan, own, ones, transpose=False, backend=None)
         else:
             sums = row_sums(own[0], own[2])
         if plan.halo.width:
