@@ -173,3 +173,19 @@ def test_bench_multiprocess_quick_table(tmp_path):
     _check_cells(header, rows, 5)
     payload = json.loads((tmp_path / "mp.json").read_text())
     assert [r["procs"] for r in payload["results"]] == [1, 2]
+
+
+def test_bench_pallas_quick_table(tmp_path):
+    """On this CPU machine the Pallas kernels run interpreted: every cell is checked
+    against SciPy, and the note says the figures are not GPU figures."""
+    out = _run("bench_pallas.py", "--dtypes", "float32", "--json", str(tmp_path / "p.json"))
+    ((title, header, rows),) = _tables(out)
+    assert header[:5] == ["matrix", "op", "dtype", "n", "nnz"]
+    assert {(r[0], r[1]) for r in rows} >= {("banded", "spmv"), ("random", "spmv_T"),
+                                            ("poisson2d", "spmm"), ("sddmm", "sddmm")}
+    for row in rows:
+        for cell in row[5:]:
+            assert cell in MARKS or float(cell) > 0, row
+    assert "not GPU figures" in out
+    payload = json.loads((tmp_path / "p.json").read_text())
+    assert payload["gpu"] is False and len(payload["rows"]) == len(rows)

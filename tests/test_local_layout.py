@@ -184,10 +184,13 @@ def test_both_dia_backends_agree(backend):
     xs = Ds.shard_vector(x)
     text = jax.jit(lambda A, v: matmul(A, v, backend=backend)).lower(Ds, xs).as_text()
     # The platform's CSR default maps to its DIA default (XLA's fused kernel on CPU,
-    # measured faster); a forced reference stays the reference.
+    # measured faster), chosen when lowered (None); a forced reference stays the
+    # reference.
     chosen = dia_backend(backend)
-    assert chosen == ("xla" if backend == "xla" else _dispatch.pick("dia_matmul"))
-    assert ("jaxsparse_dia_matmul" in text) == (chosen == "native")
+    assert chosen == ("xla" if backend == "xla" else None)
+    resolved = _dispatch.pick("dia_matmul", chosen)
+    assert resolved == ("xla" if backend == "xla" else _dispatch.pick("dia_matmul"))
+    assert ("jaxsparse_dia_matmul" in text) == (resolved == "native")
 
 
 def test_rectangular_blocks_have_their_own_diagonals_per_shard():

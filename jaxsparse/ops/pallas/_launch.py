@@ -45,21 +45,18 @@ def launch(kernel, inputs, *, grid, out_shape, dtype, num_warps: int = 4,
 
 
 def _same_variance(inputs):
-    """Inside ``shard_map``, the inputs made to vary over the same mesh axes (a kernel
-    mixes a shard's own arrays with replicated ones, and the interpreter's gathers
-    require equal axes), and the output's type on those axes. Outside, unchanged."""
+    """Inside ``shard_map``: the inputs made to vary over the same mesh axes, and the
+    output's type on those axes (a ``pallas_call`` there must state them). A kernel
+    mixes a shard's own arrays with replicated operands. Outside: unchanged, None."""
     mats = [jax.typeof(a).manual_axis_type for a in inputs]
     if all(m is None for m in mats):
         return inputs, None
     axes = frozenset().union(*(m.varying for m in mats if m is not None))
-    widest = max((m for m in mats if m is not None), key=lambda m: len(m.varying))
     cast = []
     for a, m in zip(inputs, mats, strict=True):
         missing = tuple(sorted(axes - (m.varying if m is not None else frozenset())))
         cast.append(lax.pcast(a, missing, to="varying") if missing else a)
-    if widest.varying != axes:
-        widest = jax.typeof(cast[0]).manual_axis_type
-    return cast, widest
+    return cast, jax.typeof(cast[0]).manual_axis_type
 
 
 def pow2(n: int, low: int, high: int) -> int:
