@@ -98,6 +98,15 @@ def mesh(n: int, auto: bool = False):
     return jax.make_mesh((n,), ("x",), axis_types=(kind,), devices=devices(n))
 
 
+def mesh_context(mesh):
+    """``jax.set_mesh(mesh)``, or nothing for one device."""
+    import contextlib
+
+    import jax
+
+    return contextlib.nullcontext() if mesh is None else jax.set_mesh(mesh)
+
+
 def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     """Median seconds of ``fn()`` over ``repeats`` runs (results waited for), and the
     last result."""

@@ -78,7 +78,7 @@ def main() -> int:
             solve(sp, spla, A, b, args.rtol, jacobi,
                   callback=lambda xk, count=count: count.__setitem__(0, count[0] + 1))
             seconds, (x, info) = _common.median_time(
-                lambda sp=sp, spla=spla, A=A: solve(sp, spla, A, b, args.rtol, jacobi),
+                lambda sp=sp, spla=spla, A=A, j=jacobi: solve(sp, spla, A, b, args.rtol, j),
                 args.repeats)
             residual = float(np.linalg.norm(b - matrices["SciPy"] @ np.asarray(x))
                              / np.linalg.norm(b))

@@ -33,7 +33,23 @@ RUNNING = -(2**30)  # ``code`` of a loop that has not stopped on its own
 def emit(callback: Callable | None, *args) -> None:
     """Call ``callback(*args)`` on the host, in iteration order (no-op without one)."""
     if callback is not None:
-        jax.debug.callback(callback, *args, ordered=True)
+        jax.debug.callback(callback, *args, ordered=_ordered(args))
+
+
+def _ordered(args) -> bool:
+    """Whether a host callback can be an ordered effect: not in a program over several
+    devices (a sharded solve), where JAX refuses ordered effects. There the callback is
+    unordered, and iteration order still holds: each call reads the loop's carry, so
+    the loop cannot reach the next iteration's call first."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if not mesh.empty and mesh.size > 1:
+        return False
+    for a in args:
+        sharding = getattr(jax.typeof(a), "sharding", None)
+        spec_mesh = getattr(sharding, "mesh", None)
+        if spec_mesh is not None and not spec_mesh.empty and spec_mesh.size > 1:
+            return False
+    return True
 
 
 def real_dtype(dtype):
@@ -196,7 +212,8 @@ _implicit_jit = jax.jit(
 def emit_if(callback: Callable | None, pred, *args) -> None:
     """:func:`emit` when the traced ``pred`` holds (skipped iterations stay silent)."""
     if callback is not None:
-        lax.cond(pred, lambda: jax.debug.callback(callback, *args, ordered=True), lambda: None)
+        lax.cond(pred, lambda: jax.debug.callback(callback, *args, ordered=_ordered(args)),
+                 lambda: None)
 
 
 def lartg(f, g):
