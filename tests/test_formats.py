@@ -356,3 +356,24 @@ def test_bool_matrices_stay_bool_through_construction_and_conversion(fmt):
     for other in (A.tocoo(), A.tocsr(), A.tocsc()):
         assert other.dtype == np.bool_
         np.testing.assert_array_equal(np.asarray(other.todense()), S.toarray())
+
+
+def test_from_arrays_under_jit_takes_traced_index_arrays():
+    """Building from traced arrays (a mini-batch's pattern inside a jitted step) checks
+    dtypes and shapes without converting the tracers to NumPy."""
+    S = sps.random_array((6, 5), density=0.4, format="csr", rng=np.random.default_rng(0))
+    coo = S.tocoo()
+    x = np.arange(5.0)
+
+    @jax.jit
+    def products(data, row, col, indices, indptr, dia_data, offsets):
+        A = js.COO.from_arrays(data, (row, col), shape=S.shape)
+        B = js.CSR.from_arrays(data, indices, indptr, shape=S.shape)
+        D = js.DIA.from_arrays(dia_data, offsets, shape=S.shape)
+        return A @ x, B @ x, D @ x
+
+    dia = S.todia()
+    a, b, d = products(coo.data, coo.row, coo.col, S.indices, S.indptr, dia.data,
+                       dia.offsets)
+    for got in (a, b, d):
+        np.testing.assert_allclose(got, S @ x, rtol=1e-12)

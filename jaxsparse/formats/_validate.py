@@ -47,10 +47,15 @@ def check_shape(shape: Any, ndim: int | tuple[int, ...], fmt: str) -> tuple[int,
     return shape
 
 
+def dtype_of(x: Any) -> np.dtype:
+    """``x``'s dtype without converting it (a tracer has one; a list does not)."""
+    return np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype
+
+
 def check_index_array(arr: Any, name: str) -> None:
     if np.ndim(arr) != 1:
         raise ValueError(f"{name} must be 1-D, got shape {np.shape(arr)}")
-    dtype = np.dtype(getattr(arr, "dtype", np.asarray(arr).dtype))
+    dtype = dtype_of(arr)
     if dtype.kind not in "iu" and np.size(arr) > 0:
         raise TypeError(f"{name} must have an integer dtype, got {dtype}")
 
@@ -136,7 +141,7 @@ def check_dia(data: Any, offsets: Any) -> None:
         raise ValueError(f"data must be 2-D (n_diags, n_cols), got shape {np.shape(data)}")
     if np.ndim(offsets) != 1:
         raise ValueError(f"offsets must be 1-D, got shape {np.shape(offsets)}")
-    dtype = np.dtype(getattr(offsets, "dtype", np.asarray(offsets).dtype))
+    dtype = dtype_of(offsets)
     if dtype.kind not in "iu" and np.size(offsets) > 0:
         raise TypeError(f"offsets must have an integer dtype, got {dtype}")
     if np.shape(data)[0] != np.shape(offsets)[0]:

@@ -22,6 +22,7 @@ import numpy as np
 from ..formats._base import AbstractSparse
 from ..formats._coo import COO
 from ..formats._registry import format_class
+from ..formats._validate import dtype_of
 from ._scan import prefix_sum
 
 
@@ -253,11 +254,11 @@ def scalar_dtype(dtype, s) -> np.dtype:
     dtype = np.dtype(dtype)
     python = isinstance(s, (bool, int, float, complex)) and not isinstance(s, np.generic)
     if python or getattr(s, "weak_type", False):
-        kind = np.dtype(getattr(s, "dtype", np.asarray(s).dtype)).kind
+        kind = dtype_of(s).kind
         proxy = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}[kind]
         out = np.result_type(dtype, proxy)
     else:
-        out = np.result_type(dtype, np.dtype(getattr(s, "dtype", np.asarray(s).dtype)))
+        out = np.result_type(dtype, dtype_of(s))
     return np.dtype(jax.dtypes.canonicalize_dtype(out))
 
 
