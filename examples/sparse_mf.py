@@ -171,11 +171,12 @@ def main() -> int:
             (user[:n_test], item[:n_test], rating[:n_test]))
     mean_rmse = float(np.sqrt(np.mean((rating[:n_test] - rating[n_test:].mean()) ** 2)))
     top = np.sort(np.bincount(item, minlength=args.items))[::-1]
+    top_share = top[:max(1, args.items // 100)].sum() / len(item)
     report = _common.Report(
         f"matrix factorization with biases, mini-batch SGD: {args.users} users, "
         f"{args.items} items, {len(user)} ratings, rank {args.rank}, batch {args.batch}, "
         f"{args.epochs} epochs", args,
-        data=f"power-law: the top 1% of items hold {top[:max(1, args.items // 100)].sum() / len(item):.0%} "
+        data=f"power-law: the top 1% of items hold {top_share:.0%} "
              f"of the ratings; predicting the mean gives test RMSE {mean_rmse:.4f}",
         parallel="one device" if mesh is None else
         f"data-parallel over {args.devices} devices (shard_map, pmean of gradients)")
