@@ -2,6 +2,7 @@
 
 from . import distributed as distributed
 from . import formats as formats
+from . import integrate as integrate
 from . import linalg as linalg
 from . import ops as ops
 from . import sharding as sharding

@@ -40,6 +40,7 @@ globals().update(_forward.forward_module(
     _ss, __name__, skip=set(_CLASS_NAMES) | {"csgraph", "linalg"}))
 
 from . import csgraph as csgraph  # noqa: E402
+from . import integrate as integrate  # noqa: E402
 from . import linalg as linalg  # noqa: E402
 
 __all__ = sorted(set(_ss.__all__) | {"device_min_nnz", "set_device_min_nnz",
