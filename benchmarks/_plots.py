@@ -144,3 +144,23 @@ def cg_figures(payload: dict, outdir: str, title: str) -> None:
             ylabel="time per iteration (ms)",
             title=title,
         )
+
+
+def weak_scaling(results: dict, rows: dict, devices: list[int], outdir: str) -> None:
+    """One panel per application: the jaxsparse program's and the baseline's time
+    against the device count (problem size grows with it: flat is perfect)."""
+    apps = list(results)
+    fig, axes = plt.subplots(1, len(apps), figsize=(3.2 * len(apps), 3), squeeze=False)
+    for ax, app in zip(axes[0], apps, strict=True):
+        for row, style in zip(rows[app], ("o-", "s--"), strict=True):
+            points = [(d, r["seconds"]) for d in devices
+                      for r in results[app][d].get("rows", []) if r["program"] == row]
+            if points:
+                ax.plot(*zip(*points, strict=True), style, label=row)
+        ax.set_title(app)
+        ax.set_xlabel("devices (problem size x devices)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("seconds")
+    _save(fig, outdir, "weak_scaling.png")

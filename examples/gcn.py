@@ -124,7 +124,11 @@ def train(adj, X, onehot, train_mask, test_mask, steps, repeats):
     step_s, _ = _common.median_time(
         lambda: step(params, state, adj, X, onehot, train_mask), repeats)
     for _ in range(steps):
-        params, state = step(params, state, adj, X, onehot, train_mask)
+        # Each step waits for the last: with simulated CPU devices, XLA can start one
+        # device's part of the next step early, and the devices' collectives then wait
+        # on each other (see sparse_mf.py).
+        params, state = jax.block_until_ready(step(params, state, adj, X, onehot,
+                                                   train_mask))
     acc = jax.jit(accuracy)
     return step_s, float(acc(params, adj, X, onehot, test_mask)), \
         float(acc(params, adj, X, onehot, train_mask))

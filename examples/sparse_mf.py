@@ -147,6 +147,11 @@ def train(name, predict, data, args, mesh):
         t0 = time.perf_counter()
         for u, i, r in device_batches:
             params = step(params, u, i, r)
+            if mesh is not None:
+                # Wait for each step: XLA's CPU client can start one device's part of
+                # the next step before the other device finished this one, and the two
+                # then wait on each other's all-reduce (seen with simulated devices).
+                jax.block_until_ready(params)
         jax.block_until_ready(params)
         seconds += time.perf_counter() - t0
     samples = args.epochs * n_batches * batch
