@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 
+import jax
 import numpy as np
 
 # Methods of SciPy's classes that read the stored arrays but return only new objects
@@ -92,7 +93,10 @@ def device_core(obj, core_class):
     if cache is None:
         with reading(obj):
             plain = obj._plain()
-        core = core_class.from_scipy(plain)
+        # Built with concrete arrays even when the first use is inside a trace (a
+        # solver's right-hand side applying the matrix): the cache outlives the trace.
+        with jax.ensure_compile_time_eval():
+            core = core_class.from_scipy(plain)
         cache = obj.__dict__["_device"] = {"core": core}
     return cache["core"]
 
@@ -107,7 +111,8 @@ def device_operator(obj, core_class):
     cache = obj.__dict__["_device"]
     mesh = sharding.default_mesh()
     if cache.get("mesh", ()) != mesh or "operator" not in cache:
-        cache["operator"] = _product_view.build(core, mesh) if core.ndim == 2 else core
+        with jax.ensure_compile_time_eval():  # concrete, as in device_core
+            cache["operator"] = _product_view.build(core, mesh) if core.ndim == 2 else core
         cache["mesh"] = mesh
     return cache["operator"]
 

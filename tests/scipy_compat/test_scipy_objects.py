@@ -366,3 +366,15 @@ def test_networkx_reads_drop_in_matrices():
     row_sums[row_sums != 0] = 1.0 / row_sums[row_sums != 0]  # PageRank writes into it
     ranks = nx.pagerank(nx.from_scipy_sparse_array(abs(A)))
     assert len(ranks) == 10 and sum(ranks.values()) == pytest.approx(1.0)
+
+
+def test_device_copy_first_made_inside_a_trace_outlives_it():
+    """A drop-in matrix first multiplied inside ``jit`` (a solver's right-hand side)
+    builds its device copy from concrete arrays: a later trace reuses the copy instead
+    of meeting the first trace's leaked tracers."""
+    S = _poisson(6)
+    A = sp.csr_array(S)
+    x = np.arange(S.shape[0], dtype=float)
+    np.testing.assert_allclose(jax.jit(lambda v: A @ v)(jnp.asarray(x)), S @ x)
+    np.testing.assert_allclose(jax.jit(lambda v: 2 * (A @ v))(jnp.asarray(x)), 2 * (S @ x))
+    np.testing.assert_allclose(A @ x, S @ x)  # and eagerly
