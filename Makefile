@@ -17,7 +17,7 @@ test: $(VENV)/.stamp-test
 	$(BIN)/python -m pytest -q -n 2
 
 lint: $(VENV)/.stamp-test
-	$(BIN)/ruff check jaxsparse tests benchmarks
+	$(BIN)/ruff check jaxsparse tests benchmarks examples
 
 # Benchmarks at a moderate size (a few minutes on 2 cores): tables on stdout, JSON (and,
 # where matplotlib is installed, `pip install -e '.[plot]'`, figures) in $(BENCH_OUT).
