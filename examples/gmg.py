@@ -3,7 +3,7 @@ solver loop, written with jaxsparse's core API; compared with plain CG and with 
 running the same V-cycle.
 
     python examples/gmg.py                # 1023 x 1023 grid (1M unknowns), 9 levels
-    python examples/gmg.py --quick        # 127 x 127
+    python examples/gmg.py --quick        # 63 x 63
     python examples/gmg.py --devices 2    # the fine level sharded over 2 devices
 
 The problem is the 2-D Poisson equation on a ``(2^L - 1)^2`` grid. Each level has its
@@ -119,7 +119,7 @@ def scipy_vcycle(levels, coarse_inv):
 
 
 def main() -> int:
-    levels_wanted = 7 if args.quick else args.levels
+    levels_wanted = 6 if args.quick else args.levels
     k = 2 ** levels_wanted - 1
     k = int(round((k + 1) * args.scale ** 0.5)) - 1 if args.scale != 1 else k
     k = 2 ** int(np.log2(k + 1)) - 1  # the V-cycle needs (2^L - 1) points a side
