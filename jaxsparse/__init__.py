@@ -12,6 +12,7 @@ from .formats import CSC as CSC
 from .formats import CSR as CSR
 from .formats import DIA as DIA
 from .formats import from_bcoo as from_bcoo
+from .formats import load_npz as load_npz
 from .sharding import set_default_mesh as set_default_mesh
 
 __version__ = "0.1.0"

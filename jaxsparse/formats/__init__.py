@@ -8,3 +8,4 @@ from ._coo import COO as COO
 from ._csc import CSC as CSC
 from ._csr import CSR as CSR
 from ._dia import DIA as DIA
+from ._npz import load_npz as load_npz

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import jax
@@ -15,6 +16,31 @@ from ._base import AbstractSparseMatrix, concrete_int, mask_values
 from ._index import index_dtype
 
 _static = dict(static=True)
+
+
+def _check_padded_size(data_shape: tuple[int, ...], n_cols: int, dtype: np.dtype) -> None:
+    """Refuse, before allocating, a ``data`` that padding to ``n_cols`` columns would make
+    larger than the machine's memory (a claimed shape its data cannot back).
+
+    SciPy keeps a narrow ``data`` as it is; we store exactly ``n_cols`` columns, so a
+    file or caller claiming ``n_cols = 2**40`` with 3 stored values would otherwise ask
+    for terabytes (or, with overcommit, get them lazily and thrash).
+    """
+    k, width = data_shape
+    needed = k * n_cols * dtype.itemsize
+    if width >= n_cols:
+        return
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: let JAX decide
+        return
+    if needed > memory:
+        raise ValueError(
+            f"shape has {n_cols} columns: DIA stores n_cols slots per diagonal, so "
+            f"{k} diagonals need {needed} bytes, more than this machine's memory "
+            f"({memory} bytes); data has only {width} columns. Use COO or CSR for a "
+            "matrix this wide"
+        )
 
 
 @register_pytree_dataclass
@@ -136,6 +162,7 @@ class DIA(AbstractSparseMatrix):
         _validate.check_data(data, dtype)
         _validate.check_dia(data, offsets)
         n, m = shape
+        _check_padded_size(np.shape(data), m, np.dtype(dtype or _validate.dtype_of(data)))
         data = jnp.asarray(data, dtype=dtype)
         k, width = data.shape
         if width < m:
