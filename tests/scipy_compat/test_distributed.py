@@ -148,3 +148,69 @@ def test_conformance_subset_on_the_default_mesh(small_threshold, key, name):
     if name in ("matmul_vec", "matmul_mat", "rmatmul", "rmatmul_mat", "dot"):
         # the product itself planned and cached the distributed copy
         assert isinstance(_cached_operator(case.A), ShardedCSR)
+
+
+def _mutations():
+    """(name, mutate the drop-in matrix, mutate the SciPy reference the same way)."""
+    def set_existing(M):
+        M[3, 4] = 7.5
+
+    def set_new(M):
+        M[0, 29] = -2.0  # a new entry: changes the pattern and the halo
+
+    def scale_data(M):
+        M.data *= 2
+
+    def through_a_view(M):
+        view = M.data  # a handed-out array written later, through numpy
+        np.negative(view, out=view)
+
+    return [("A[i, j] = v (existing)", set_existing), ("A[i, j] = v (new)", set_new),
+            ("A.data *= 2", scale_data), ("write through a handed-out array", through_a_view)]
+
+
+@pytest.mark.parametrize("name,mutate", _mutations())
+def test_mutation_with_a_cached_sharded_copy_never_serves_stale_values(small_threshold,
+                                                                       name, mutate):
+    """Products and solves interleaved with mutations: each result is the mutated
+    matrix's, whether the operand is NumPy or a jax.Array."""
+    import jax.numpy as jnp
+    import scipy.sparse.linalg as ssl
+
+    S = (_poisson(30) + ss.eye_array(30)).tocsr()
+    A = sp.csr_array(S)
+    x = np.linspace(-1.0, 2.0, 30)
+    np.testing.assert_allclose(np.asarray(A @ x), S @ x)
+    assert isinstance(_cached_operator(A), ShardedCSR)
+    ref = S.copy().tolil() if "new" in name else S.copy()
+    with np.errstate(all="ignore"):
+        mutate(A)
+        mutate(ref)
+    ref = ss.csr_array(ref)
+    np.testing.assert_allclose(np.asarray(A @ x), ref @ x, err_msg=name)
+    np.testing.assert_allclose(np.asarray(A @ jnp.asarray(x)), ref @ x, err_msg=name)
+    np.testing.assert_allclose(np.asarray(A.T @ x), ref.T @ x, err_msg=name)
+    if name != "write through a handed-out array":  # keep it positive definite for cg
+        x_ref, _ = ssl.gmres(ref, x, rtol=1e-10)
+        x_got, info = sp.linalg.gmres(A, x, rtol=1e-10)
+        assert info == 0
+        np.testing.assert_allclose(np.asarray(x_got), x_ref, rtol=1e-6, atol=1e-8)
+
+
+def test_sum_duplicates_with_a_cached_sharded_copy(small_threshold):
+    """A non-canonical matrix (duplicates) multiplied, then canonicalised in place:
+    the products before and after agree with SciPy's (duplicates sum either way)."""
+    row = np.array([0, 0, 1, 5, 5, 5, 29, 29])
+    col = np.array([1, 1, 2, 7, 7, 0, 29, 29])
+    vals = np.arange(1.0, 9.0)
+    S = ss.csr_array((vals, (row, col)), shape=(30, 30))
+    S.sum_duplicates()
+    A = sp.coo_array((vals, (row, col)), shape=(30, 30)).tocsr()
+    x = np.arange(30.0)
+    np.testing.assert_allclose(np.asarray(A @ x), S @ x)
+    A.sum_duplicates()
+    assert A.has_canonical_format and A.nnz == S.nnz
+    np.testing.assert_allclose(np.asarray(A @ x), S @ x)
+    A.data[:] = 1.0
+    np.testing.assert_allclose(np.asarray(A @ x), ss.csr_array((np.ones(S.nnz), S.indices,
+                                                                 S.indptr), shape=S.shape) @ x)
