@@ -79,7 +79,7 @@ def _loop(A, Ms, b, x0, params, static, callback):
 
     def cond(s):
         k, code, x, r, rt, p, pt, rho_prev = s
-        return (k < maxiter) & (code == RUNNING) & ~(norm(r) < tol) & (bnorm > 0)
+        return (k < maxiter) & (code == RUNNING) & ~(norm(r) < tol) & (bnorm != 0)
 
     def body(s):
         k, code, x, r, rt, p, pt, rho_prev = s
@@ -121,6 +121,6 @@ def _loop(A, Ms, b, x0, params, static, callback):
         jnp.ones((), dtype),
     )
     k, code, x, r, *_ = lax.while_loop(cond, body, init)
-    x = jnp.where(bnorm > 0, x, b)
+    x = jnp.where(bnorm != 0, x, b)
     converged = (norm(r) < tol) & (k < maxiter) | (bnorm == 0)
-    return x, finish_info(jnp.where(bnorm > 0, code, RUNNING), converged, maxiter)
+    return x, finish_info(jnp.where(bnorm != 0, code, RUNNING), converged, maxiter)

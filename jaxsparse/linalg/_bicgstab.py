@@ -68,7 +68,7 @@ def _loop(A, Ms, b, x0, params, static, callback):
     # ``done``: the mid-iteration exit (``norm(s) < atol``) converged.
     def cond(s):
         k, code, done, x, r, p, v, rho_prev, alpha, omega = s
-        return (k < maxiter) & (code == RUNNING) & ~done & ~(norm(r) < tol) & (bnorm > 0)
+        return (k < maxiter) & (code == RUNNING) & ~done & ~(norm(r) < tol) & (bnorm != 0)
 
     def body(s):
         k, code, done, x, r, p, v, rho_prev, alpha, omega = s
@@ -122,6 +122,6 @@ def _loop(A, Ms, b, x0, params, static, callback):
         one,
     )
     k, code, done, x, r, *_ = lax.while_loop(cond, body, init)
-    x = jnp.where(bnorm > 0, x, b)
+    x = jnp.where(bnorm != 0, x, b)
     converged = done | (norm(r) < tol) & (k < maxiter) | (bnorm == 0)
-    return x, finish_info(jnp.where(bnorm > 0, code, RUNNING), converged, maxiter)
+    return x, finish_info(jnp.where(bnorm != 0, code, RUNNING), converged, maxiter)

@@ -96,7 +96,7 @@ def _loop(A, Ms, b, x0, params, static, callback):
         k, _, _, _, _, rr = state
         # ``~(rnorm < tol)`` rather than ``rnorm >= tol``: a NaN keeps iterating to
         # maxiter and reports failure, as SciPy does.
-        return (k < maxiter) & ~(jnp.sqrt(rr) < tol) & (bnorm > 0)
+        return (k < maxiter) & ~(jnp.sqrt(rr) < tol) & (bnorm != 0)
 
     def body(state):
         k, x, r, p, rho_prev, rr = state
@@ -117,6 +117,6 @@ def _loop(A, Ms, b, x0, params, static, callback):
     init = (jnp.int32(0), x, r, jnp.zeros_like(b), jnp.ones((), dtype), squared_norm(r))
     k, x, *_ = lax.while_loop(cond, body, init)
     # SciPy returns ``b`` itself (all zeros) when ``norm(b) == 0``, whatever ``x0`` is.
-    x = jnp.where(bnorm > 0, x, b)
+    x = jnp.where(bnorm != 0, x, b)
     info = jnp.where((k < maxiter) | (bnorm == 0), 0, maxiter).astype(jnp.int32)
     return x, info

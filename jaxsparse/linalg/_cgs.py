@@ -64,7 +64,7 @@ def _loop(A, Ms, b, x0, params, static, callback):
 
     def cond(s):
         k, code, x, r, p, u, q, rho_prev = s
-        return (k < maxiter) & (code == RUNNING) & ~(norm(r) < tol) & (bnorm > 0)
+        return (k < maxiter) & (code == RUNNING) & ~(norm(r) < tol) & (bnorm != 0)
 
     def body(s):
         k, code, x, r, p, u, q, rho_prev = s
@@ -92,6 +92,6 @@ def _loop(A, Ms, b, x0, params, static, callback):
     rt = r
     init = (jnp.int32(0), jnp.int32(RUNNING), x, r, r, r, jnp.zeros_like(b), jnp.ones((), dtype))
     k, code, x, r, *_ = lax.while_loop(cond, body, init)
-    x = jnp.where(bnorm > 0, x, b)
+    x = jnp.where(bnorm != 0, x, b)
     converged = (norm(r) < tol) & (k < maxiter) | (bnorm == 0)
-    return x, finish_info(jnp.where(bnorm > 0, code, RUNNING), converged, maxiter)
+    return x, finish_info(jnp.where(bnorm != 0, code, RUNNING), converged, maxiter)

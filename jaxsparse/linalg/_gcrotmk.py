@@ -195,7 +195,7 @@ def _run(A, Ms, b, x0, params, static, callback):
 
     init = (jnp.int32(0), jnp.where(bnorm == 0, 0, -1).astype(jnp.int32), x, r, C, U, count)
     j, info, x, r, C, U, count = lax.while_loop(cond, body, init)
-    x = jnp.where(bnorm > 0, x, b)
+    x = jnp.where(bnorm != 0, x, b)
     info = jnp.where(info < 0, maxiter, info).astype(jnp.int32)
     return (x, info), (C, U, count)
 

@@ -218,6 +218,6 @@ def _loop(A, Ms, b, x0, params, static, callback):
         jnp.int32(0),
     )
     _, _, x, r, rnorm, *_ = lax.while_loop(cond, body, init)
-    x = jnp.where(bnorm > 0, x, b)
+    x = jnp.where(bnorm != 0, x, b)
     info = jnp.where((rnorm <= atol) | (bnorm == 0), 0, maxiter).astype(jnp.int32)
     return x, info

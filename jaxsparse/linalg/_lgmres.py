@@ -191,6 +191,6 @@ def _run(A, Ms, b, x0, params, static, callback):
         count,
     )
     k, info, x, _, Zo, Wo, count = lax.while_loop(cond, body, init)
-    x = jnp.where(bnorm > 0, x, b)
+    x = jnp.where(bnorm != 0, x, b)
     info = jnp.where(info < 0, maxiter, info).astype(jnp.int32)
     return (x, info), (Zo, Wo, count)

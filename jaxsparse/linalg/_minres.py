@@ -248,6 +248,6 @@ def _loop(A, Ms, b, x0, params, static, callback):
     # maxiter <= 0: SciPy's loop never runs and returns info 0
     init = (init[0], jnp.where(maxiter <= 0, jnp.int32(7), init[1]), *init[2:])
     itn, istop, x, *_ = lax.while_loop(cond, body, init)
-    x = jnp.where(bnorm > 0, x, b)
+    x = jnp.where(bnorm != 0, x, b)
     info = jnp.where(istop == 6, maxiter, 0).astype(jnp.int32)
     return x, info

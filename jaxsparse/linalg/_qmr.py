@@ -67,7 +67,7 @@ def _loop(A, Ms, b, x0, params, static, callback):
 
     def cond(s):
         k, code, x, r = s[:4]
-        return (k < maxiter) & (code == RUNNING) & ~(norm(r) < tol) & (bnorm > 0)
+        return (k < maxiter) & (code == RUNNING) & ~(norm(r) < tol) & (bnorm != 0)
 
     def body(s):
         k, code, x, r, vt, wt, y, z, rho, xi, gamma, eta, theta, eps_prev, p, q, d, sv = s
@@ -155,6 +155,6 @@ def _loop(A, Ms, b, x0, params, static, callback):
         zeros,
     )
     k, code, x, r, *_ = lax.while_loop(cond, body, init)
-    x = jnp.where(bnorm > 0, x, b)
+    x = jnp.where(bnorm != 0, x, b)
     converged = (norm(r) < tol) & (k < maxiter) | (bnorm == 0)
-    return x, finish_info(jnp.where(bnorm > 0, code, RUNNING), converged, maxiter)
+    return x, finish_info(jnp.where(bnorm != 0, code, RUNNING), converged, maxiter)

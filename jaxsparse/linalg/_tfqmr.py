@@ -70,7 +70,7 @@ def _loop(A, Ms, b, x0, params, static, callback):
     # state: k, code, done, x, u, w, v, uhat, d, theta, eta, tau, rho, rho_last, alpha, u_next
     def cond(s):
         k, code, done = s[:3]
-        return (k < maxiter) & (code == RUNNING) & ~done & (bnorm > 0) & (r0norm > 0)
+        return (k < maxiter) & (code == RUNNING) & ~done & (bnorm != 0) & (r0norm != 0)
 
     def body(s):
         k, code, done, x, u, w, v, uhat, d, theta, eta, tau, rho, rho_last, alpha, u_next = s
@@ -140,6 +140,6 @@ def _loop(A, Ms, b, x0, params, static, callback):
         jnp.zeros_like(b),
     )
     k, code, done, x, *_ = lax.while_loop(cond, body, init)
-    x = jnp.where(bnorm > 0, x, b)
+    x = jnp.where(bnorm != 0, x, b)
     converged = done | (bnorm == 0) | (r0norm == 0)
-    return x, finish_info(jnp.where(bnorm > 0, code, RUNNING), converged, maxiter)
+    return x, finish_info(jnp.where(bnorm != 0, code, RUNNING), converged, maxiter)
