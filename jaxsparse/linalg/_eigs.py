@@ -15,8 +15,11 @@ How this differs from ``scipy.sparse.linalg.eigs`` (ARPACK):
   raise, the current Ritz pairs are returned.
 - ``sigma=`` factorises ``A - sigma * M`` **on the host** (SciPy's SuperLU through
   ``jax.pure_callback``; GMRES in JAX for operators or traced matrices); ``which`` then
-  refers to ``1 / (w - sigma)``, as in SciPy. ``OPpart`` is accepted and ignored: the
-  iteration is complex, so the complex operator is used whatever ``OPpart`` says.
+  refers to ``1 / (w - sigma)``, as in SciPy. ``OPpart`` is checked as SciPy checks it;
+  ``OPpart='r'`` with a real shift is the default mode. The iteration is complex, so it
+  always uses the complex operator: ``OPpart`` with a complex shift of a real matrix (SciPy's
+  real or imaginary part of that operator, which reorders ``which``) raises
+  ``NotImplementedError`` rather than being ignored.
 - Eigenvectors are normalised to unit 2-norm (``M``-norm for a generalised problem).
 - Results are complex ``jax.Array``\\ s in the order of ``which`` (most wanted first);
   ARPACK's order is unspecified.
@@ -35,6 +38,7 @@ from jax.tree_util import Partial
 from ._eigsh import (
     _compose,
     as_solver_input,
+    check_inverse_options,
     check_k_ncv,
     finish,
     inverse_operator,
@@ -76,7 +80,8 @@ def eigs(
             imaginary part), of the shift-inverted values when ``sigma`` is given.
         v0, ncv, maxiter, tol, Minv, OPinv, rng: as in :func:`jaxsparse.linalg.eigsh`;
             ``ncv`` must satisfy ``k + 1 < ncv <= n``.
-        OPpart: accepted for SciPy compatibility and ignored (see the module docstring).
+        OPpart: ``'r'`` (or ``None``) with a real ``sigma``; anything else SciPy would
+            use raises ``NotImplementedError`` (see the module docstring).
 
     Returns:
         ``w`` (complex, ``(k,)``) or ``(w, v)`` with ``v`` of shape ``(n, k)``.
@@ -93,7 +98,6 @@ def eigs(
 
     SciPy equivalent: ``scipy.sparse.linalg.eigs``.
     """
-    del OPpart
     A, M = as_solver_input(A), as_solver_input(M)
     n, n2 = shape_of(A)
     if n != n2:
@@ -102,6 +106,8 @@ def eigs(
         raise ValueError(f"wrong M dimensions {shape_of(M, 'M')}, should be {(n, n)}")
     if which not in _WHICH_NH:
         raise ValueError(f"which must be one of {' '.join(_WHICH_NH)}, got {which!r}")
+    check_inverse_options(M, sigma, Minv, OPinv)
+    _check_oppart(OPpart, sigma, operator_dtype(A, M))
     k = int(k)
     if k <= 0:
         raise ValueError(f"k={k} must be greater than 0.")
@@ -173,3 +179,21 @@ def _dense_eigs(A, k, M, return_eigenvectors):
         a = jnp.linalg.solve(jnp.asarray(M), a)
     w, v = jnp.linalg.eig(a)
     return (w, v) if return_eigenvectors else w
+
+
+def _check_oppart(OPpart, sigma, a_dtype) -> None:
+    """SciPy's checks of ``OPpart``, and a refusal where its answer would differ from ours."""
+    if OPpart is None:
+        return
+    if sigma is None or jnp.issubdtype(a_dtype, jnp.complexfloating):
+        raise ValueError("OPpart should not be specified with sigma = None or complex A")
+    if OPpart.lower() not in ("r", "i"):
+        raise ValueError("OPpart must be one of ('r','i')")
+    if OPpart.lower() == "i" and np.imag(sigma) == 0:
+        raise ValueError("OPpart cannot be 'i' if sigma is real")
+    if np.imag(sigma) != 0:
+        raise NotImplementedError(
+            f"eigs(OPpart={OPpart!r}) with a complex sigma: the iteration uses the complex "
+            "operator (A - sigma M)^-1, not its real or imaginary part; pass OPpart=None "
+            "(which then refers to 1 / (w - sigma))"
+        )

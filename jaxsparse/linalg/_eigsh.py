@@ -183,6 +183,17 @@ def shift_invert_operator(A, Aop, M, Mop, sigma, n, dtype):
     return Partial(functools.partial(_krylov_inverse, gmres, shifted, n, dtype))
 
 
+def check_inverse_options(M, sigma, Minv, OPinv) -> None:
+    """SciPy's refusals of an inverse that the chosen mode would not use (rather than
+    ignoring it): ``Minv`` serves only ``M`` without ``sigma``, ``OPinv`` only ``sigma``."""
+    if sigma is None and OPinv is not None:
+        raise ValueError("OPinv should not be specified with sigma = None.")
+    if sigma is None and M is None and Minv is not None:
+        raise ValueError("Minv should not be specified with M = None.")
+    if sigma is not None and Minv is not None:
+        raise ValueError("Minv should not be specified when sigma is specified.")
+
+
 def start_vector(v0, rng, n, dtype):
     if v0 is not None:
         v0 = jnp.asarray(v0)
@@ -292,6 +303,7 @@ def eigsh(
         raise ValueError(f"which must be one of {' '.join(_WHICH_H)}, got {which!r}")
     if mode not in ("normal", "buckling", "cayley"):
         raise ValueError(f"unrecognized mode {mode!r}")
+    check_inverse_options(M, sigma, Minv, OPinv)
     k = int(k)
     if k <= 0:
         raise ValueError(f"k={k} must be greater than 0.")
