@@ -221,6 +221,12 @@ def test_svds(shape, which):
     )
     u2, s2, vh2 = svds(js.CSR.from_scipy(S), 3, which=which, return_singular_vectors="u")
     assert vh2 is None and u2.shape == (shape[0], 3)
+    np.testing.assert_allclose(np.asarray(s2), ref, rtol=1e-8)
+    # the same left singular vectors as SciPy's, up to sign (distinct singular values)
+    u_ref = sla.svds(S, 3, which=which, return_singular_vectors="u")[0]
+    order, order_ref = np.argsort(np.asarray(s2)), np.argsort(ref)
+    cos = np.abs(np.sum(np.asarray(u2)[:, order] * u_ref[:, order_ref], axis=0))
+    np.testing.assert_allclose(cos, 1.0, atol=1e-8)
 
 
 def test_svds_lobpcg_solver():

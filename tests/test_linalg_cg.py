@@ -168,6 +168,7 @@ def test_jit_matches_eager_and_loop_is_one_while():
     x_eager, info_eager = js.linalg.cg(A, b, rtol=1e-10)
     assert int(info) == int(info_eager) == 0
     np.testing.assert_allclose(np.asarray(x), np.asarray(x_eager), rtol=1e-12, atol=1e-14)
+    assert rel_err(x, spla.cg(S, b, rtol=1e-10)[0]) < 1e-8  # and both are SciPy's answer
     # One custom_linear_solve whose solve is one while_loop, with no host callback.
     jaxpr = jax.make_jaxpr(lambda A, b: js.linalg.cg(A, b))(A, b)
     (solve_eqn,) = [e for e in _all_eqns(jaxpr.jaxpr) if e.primitive.name == "custom_linear_solve"]

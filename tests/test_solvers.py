@@ -297,8 +297,10 @@ def test_scipy_compat_accepts_scipy_and_dropin_matrices():
         x, info = L.bicgstab(A, p.b, rtol=1e-10)
         assert info == 0 and isinstance(info, int)
         assert rel_err(x, x_ref) < 1e-8
-    x, info = L.cg(sp.csr_array(problem("poisson1d").A), problem("poisson1d").b, rtol=1e-10)
+    q = problem("poisson1d")
+    x, info = L.cg(sp.csr_array(q.A), q.b, rtol=1e-10)
     assert info == 0
+    assert rel_err(x, spla.cg(q.A, q.b, rtol=1e-10)[0]) < 1e-8
 
 
 def test_errors():
