@@ -22,7 +22,8 @@ settings.register_profile(
     max_examples=25,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.load_profile("jaxsparse")
+settings.register_profile("fuzz", parent=settings.get_profile("jaxsparse"), max_examples=2000)
+settings.load_profile(os.environ.get("JAXSPARSE_HYPOTHESIS_PROFILE", "jaxsparse"))  # or "fuzz"
 
 from _compiled_budget import region_budget, release_compiled_programs_if_over  # noqa: E402
 

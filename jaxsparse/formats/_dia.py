@@ -173,6 +173,8 @@ class DIA(AbstractSparseMatrix):
         idx = index_dtype(n, m, data.size, biggest)
         out = cls(data, jnp.asarray(offsets, dtype=idx), shape=shape,
                   width=None if width >= m else int(width))
+        if k == 0:  # nothing to mask (and _band would build an n_cols-long arange)
+            return out
         _, in_band = out._band()
         return dataclasses.replace(out, data=mask_values(in_band, out.data))
 
