@@ -205,3 +205,14 @@ def test_bench_apps_quick_weak_scaling_table(tmp_path):
         for devices in ("1", "2"):
             report = payload["results"][app][devices]
             assert report["devices"] == int(devices) and all(report["checks"].values())
+
+
+def test_scale_quick_table(tmp_path):
+    out = _run("scale.py", "--json", str(tmp_path / "scale.json"))
+    ((title, header, rows),) = _tables(out)
+    assert header == ["matrix", "phase", "seconds", "peak-x", "after-x"]
+    phases = [r[1] for r in rows]
+    assert phases[0] == "build (SciPy)" and "plan + place (shard)" in phases
+    assert all(float(r[2]) >= 0 and float(r[3]) >= 0 for r in rows)
+    payload = json.loads((tmp_path / "scale.json").read_text())
+    assert [p["phase"] for p in payload["phases"]] == phases

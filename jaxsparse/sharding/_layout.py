@@ -50,8 +50,11 @@ class Layout:
     def from_partition(cls, part: RowPartition, n: int, block: int | None = None) -> Layout:
         block = max(part.block_rows, 1) if block is None else block
         index = np.full((part.n_shards, block), n, dtype=np.int64)
-        owner = np.zeros(n, dtype=np.int64)
-        slot = np.zeros(n, dtype=np.int64)
+        # The inverse maps are gathered once per stored entry by the planner: int32
+        # halves those per-entry temporaries (the planner's peak memory).
+        small = np.int32 if max(n, block, part.n_shards) < np.iinfo(np.int32).max else np.int64
+        owner = np.zeros(n, dtype=small)
+        slot = np.zeros(n, dtype=small)
         for s, rows in enumerate(part.rows):
             index[s, : len(rows)] = rows
             owner[rows] = s

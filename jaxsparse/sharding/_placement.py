@@ -27,6 +27,8 @@ def canonical_scipy(A) -> sps.csr_array:
         )
     if S.ndim != 2:
         raise ValueError(f"A must be 2-D, got shape {S.shape}")
+    if S.format == "csr" and S.has_canonical_format:
+        return sps.csr_array(S, copy=False)  # the planner only reads it: no copy
     S = sps.csr_array(S, copy=True)
     S.sum_duplicates()
     return S

@@ -202,9 +202,12 @@ def make_plan(S: sps.csr_array, n_shards: int, axis: str, *, halo: str = "auto",
     """Plan ``S`` (canonical SciPy CSR) over ``n_shards`` shards; build its blocks."""
     rows, cols, permuted = plan_layouts(np.diff(S.indptr), S.shape, n_shards, like=like,
                                         alpha=alpha, eps=eps)
-    entry_row = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
-    return build_blocks(entry_row, S.indices.astype(np.int64), S.data, S.shape, axis,
-                        rows, cols, permuted, halo=halo)
+    # Per-entry arrays in the narrowest index type: the planner's peak memory is a few
+    # of them (no int64 copy of the column indices).
+    small = np.int32 if max(S.shape) < np.iinfo(np.int32).max else np.int64
+    entry_row = np.repeat(np.arange(S.shape[0], dtype=small), np.diff(S.indptr))
+    return build_blocks(entry_row, S.indices, S.data, S.shape, axis, rows, cols, permuted,
+                        halo=halo, presorted=not permuted)
 
 
 def plan_layouts(row_nnz: np.ndarray, shape, n_shards: int, *,
@@ -232,9 +235,12 @@ def plan_layouts(row_nnz: np.ndarray, shape, n_shards: int, *,
 
 def build_blocks(entry_row, entry_col, data, shape, axis, rows: Layout, cols: Layout,
                  permuted: bool, *, halo: str = "auto", shards: np.ndarray | None = None,
-                 gather=None) -> tuple[ShardingPlan, LocalBlocks]:
+                 gather=None, presorted: bool = False) -> tuple[ShardingPlan, LocalBlocks]:
     """The plan, and the CSR blocks of ``shards`` (default: all), from the entries
     ``(entry_row, entry_col, data)`` of those shards' rows (global indices).
+    ``presorted``: the entries are in CSR order and the row layout keeps the rows in
+    order (no permutation), so each block's entries already come sorted by row and no
+    sort (and no sorted copies) is needed.
 
     ``gather(array) -> [array of each process]`` combines what the processes building
     different shards must agree on: the halo requests, the capacities and the counts.
@@ -252,10 +258,13 @@ def build_blocks(entry_row, entry_col, data, shape, axis, rows: Layout, cols: La
     halo_plan, halo_pos = _agreed_halo(r_shard[~is_own], c_owner[~is_own], c_slot[~is_own],
                                        D, cols.block, halo, gather)
     nnz = np.sum(gather(np.bincount(r_shard, minlength=D).astype(np.int64)), axis=0)
-    local = np.searchsorted(shards, r_shard)  # each entry's shard among ``shards``
+    # each entry's shard among ``shards`` (all of them, on one process: the same ids)
+    every = shards.size == D and np.array_equal(shards, np.arange(D))
+    local = r_shard if every else np.searchsorted(shards, r_shard)
+    del c_owner, r_shard
     own = _stack_blocks(data[is_own], local[is_own], r_slot[is_own], c_slot[is_own],
                         len(shards), rows.block, cols.block,
-                        _agreed_capacity(local[is_own], len(shards), gather))
+                        _agreed_capacity(local[is_own], len(shards), gather), presorted)
     # No halo (one shard, block-diagonal A): keep only a stub, the product skips it.
     h_shard, h_slot = local[~is_own], r_slot[~is_own]
     if halo_plan.width:
@@ -264,7 +273,7 @@ def build_blocks(entry_row, entry_col, data, shape, axis, rows: Layout, cols: La
         halo_rows, h_pos = np.zeros((len(shards), 0), np.int64), h_slot
     halo_blocks = _stack_blocks(data[~is_own], h_shard, h_pos, halo_pos, len(shards),
                                 halo_rows.shape[1], halo_plan.width,
-                                _agreed_capacity(h_shard, len(shards), gather))
+                                _agreed_capacity(h_shard, len(shards), gather), presorted)
     plan = ShardingPlan(
         shape=tuple(shape), axis=axis, rows=rows, cols=cols, halo=halo_plan,
         nnz_per_shard=nnz, own_capacity=own[0].shape[1],
@@ -373,14 +382,18 @@ def _halo_rows(shard, slot, D, block, gather):
     return rows, pos
 
 
-def _stack_blocks(data, shard, row, col, D, n_rows, n_cols, cap):
-    """Per-shard CSR arrays, stacked, each padded to capacity ``cap``."""
+def _stack_blocks(data, shard, row, col, D, n_rows, n_cols, cap, presorted=False):
+    """Per-shard CSR arrays, stacked, each padded to capacity ``cap``. ``presorted``:
+    the entries are already grouped by shard and by row within it (columns within a
+    row in any order: the product kernels do not need them sorted)."""
     counts = np.bincount(shard, minlength=D)
-    order = np.lexsort((col, row, shard))
-    shard, row, col, data = shard[order], row[order], col[order], data[order]
+    if not presorted:
+        order = np.lexsort((col, row, shard))
+        shard, row, col, data = shard[order], row[order], col[order], data[order]
+        del order
     starts = np.concatenate([[0], np.cumsum(counts)])
     out_data = np.zeros((D, cap), dtype=data.dtype)
-    out_idx = np.full((D, cap), n_cols, dtype=np.int64)
+    out_idx = np.full((D, cap), n_cols, dtype=np.promote_types(col.dtype, np.int32))
     out_ptr = np.zeros((D, n_rows + 1), dtype=np.int64)
     for s in range(D):
         a, b = starts[s], starts[s + 1]
