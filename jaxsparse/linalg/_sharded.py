@@ -38,7 +38,9 @@ def solve_in_layout(
     run = solve if vectors is None else (lambda b, x0: solve(b, x0, vectors))
     if not isinstance(A, ShardedCSR):
         return run(b, x0)
-    if isinstance(M, ShardedCSR) and M.plan.rows.block != A.plan.rows.block:
+    if isinstance(M, ShardedCSR) and not M.plan.rows.same_as(A.plan.rows):
+        # Equal block sizes are not enough: each plan balances its own nonzeros, so
+        # two matrices of one shape may split the rows differently.
         raise ValueError("M must be sharded with A's layout (shard(M, ..., like=A))")
     tracing = isinstance(b, jax.core.Tracer)
     context = contextlib.nullcontext() if tracing else jax.set_mesh(A.mesh)

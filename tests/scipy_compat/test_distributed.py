@@ -214,3 +214,31 @@ def test_sum_duplicates_with_a_cached_sharded_copy(small_threshold):
     A.data[:] = 1.0
     np.testing.assert_allclose(np.asarray(A @ x), ss.csr_array((np.ones(S.nnz), S.indices,
                                                                  S.indptr), shape=S.shape) @ x)
+
+
+def test_a_preconditioner_is_sharded_with_the_matrix_layout(small_threshold):
+    """A 2-D Poisson matrix's plan balances its nonzeros (boundary rows hold fewer), a
+    diagonal preconditioner's plan splits rows evenly: on 4 devices the two layouts
+    differ with equal block sizes. The solve must apply M in A's layout (it used to
+    return a wrong x with info == maxiter); a core ShardedCSR M of another layout is
+    refused."""
+    import scipy.sparse.linalg as ssl
+
+    k = 24
+    t = ss.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(k, k))
+    S = (ss.kron(t, ss.eye_array(k)) + ss.kron(ss.eye_array(k), t)).tocsr()
+    S = S + ss.diags_array(np.linspace(0.5, 4.0, k * k))  # a varying diagonal
+    Md = ss.diags_array(1.0 / S.diagonal()).tocsr()
+    b = np.random.default_rng(0).standard_normal(k * k)
+    A, M = sp.csr_array(S), sp.csr_array(Md)
+    own_A, own_M = A._operator(), M._operator()
+    assert not own_M.plan.rows.same_as(own_A.plan.rows)  # the case this test is about
+    x_ref, info_ref = ssl.cg(S, b, rtol=1e-10, M=Md)
+    for solver in ("cg", "bicgstab", "gmres"):
+        x, info = getattr(sp.linalg, solver)(A, b, rtol=1e-10, M=M)
+        assert info == 0, solver
+        np.testing.assert_allclose(np.asarray(x), ssl.spsolve(S, b), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(sp.linalg.cg(A, b, rtol=1e-10, M=M)[0]), x_ref,
+                               rtol=1e-7, atol=1e-9)
+    with pytest.raises(ValueError, match="M must be sharded with A's layout"):
+        js.linalg.cg(own_A, own_A.shard_vector(b), M=own_M)

@@ -32,6 +32,26 @@ def _op(A):
     return A
 
 
+def _preconditioner(M, A_op):
+    """``M``'s operator for a solve with ``A_op``. When ``A_op`` is sharded, a drop-in
+    ``M`` is sharded with ``A_op``'s vector layout (``like=``): its own cached copy may
+    split the rows differently (its plan balances its own nonzeros), and the solver
+    applies ``M`` to vectors in ``A``'s layout. Kept in ``M``'s device cache per plan."""
+    from ...sharding import ShardedCSR, shard
+
+    op = _op(M)
+    if not (isinstance(A_op, ShardedCSR) and _operand.implements(M)):
+        return op
+    if isinstance(op, ShardedCSR) and op.plan.rows.same_as(A_op.plan.rows):
+        return op
+    core = _operand.core_of(M)  # makes M's device cache, which a mutation drops
+    cache = M.__dict__["_device"]
+    if cache.get("like_plan") is not A_op.plan:
+        cache["like"] = shard(core, A_op.mesh, A_op.axis, like=A_op)
+        cache["like_plan"] = A_op.plan
+    return cache["like"]
+
+
 def _int(info):
     return info if isinstance(info, jax.core.Tracer) else int(info)
 
@@ -39,7 +59,8 @@ def _int(info):
 def cg(A, b, x0=None, *, rtol=1e-05, atol=0.0, maxiter=None, M=None, callback=None):
     """Conjugate gradients (``jaxsparse.linalg.cg`` with SciPy's conventions)."""
     b = jnp.asarray(b)
-    A, M = _op(A), _op(M)
+    A = _op(A)
+    M = _preconditioner(M, A)
     from ...linalg._linear_operator import LinearOperator, _MatrixLinearOperator
 
     def simple(op):
@@ -64,10 +85,11 @@ def cg(A, b, x0=None, *, rtol=1e-05, atol=0.0, maxiter=None, M=None, callback=No
 
 def _square(solver):
     def wrapped(A, b, x0=None, **kwargs):
+        A = _op(A)
         for key in ("M", "M1", "M2"):
             if key in kwargs:
-                kwargs[key] = _op(kwargs[key])
-        x, info = solver(_op(A), jnp.asarray(b), x0, **kwargs)
+                kwargs[key] = _preconditioner(kwargs[key], A)
+        x, info = solver(A, jnp.asarray(b), x0, **kwargs)
         return x, _int(info)
 
     wrapped.__name__ = solver.__name__
