@@ -75,7 +75,8 @@ def test_least_squares_rectangular_and_damped():
 
 
 @pytest.mark.parametrize(
-    "solver", ["cgs", "bicg", "bicgstab", "gmres", "qmr", "tfqmr", "lgmres", "gcrotmk"]
+    "solver",
+    ["cg", "minres", "cgs", "bicg", "bicgstab", "gmres", "qmr", "tfqmr", "lgmres", "gcrotmk"],
 )
 def test_not_converged_same_partial_progress(solver):
     p = problem("poisson2d")
