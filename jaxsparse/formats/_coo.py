@@ -190,6 +190,7 @@ class COO(AbstractSparseMatrix):
 
         if not sps.issparse(matrix):
             raise TypeError(f"matrix must be a scipy.sparse array, got {type(matrix).__name__}")
+        _validate.check_scipy_input(matrix)
         m = matrix.tocoo()
         out = cls.from_arrays(m.data, tuple(m.coords), shape=m.shape)
         return dataclasses.replace(out, has_canonical_format=bool(m.has_canonical_format))

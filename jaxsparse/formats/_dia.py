@@ -184,6 +184,7 @@ class DIA(AbstractSparseMatrix):
 
         if not sps.issparse(matrix):
             raise TypeError(f"matrix must be a scipy.sparse array, got {type(matrix).__name__}")
+        _validate.check_scipy_input(matrix)
         m = matrix.todia()
         return cls.from_arrays(m.data, m.offsets, shape=m.shape)
 

@@ -153,3 +153,27 @@ def check_dia(data: Any, offsets: Any) -> None:
         host = np.asarray(offsets)
         if np.unique(host).size != host.size:
             raise ValueError(f"offsets must be unique, got {host.tolist()}")
+
+
+def check_scipy_input(matrix: Any) -> None:
+    """Fully check a SciPy sparse matrix before SciPy's compiled conversions read it.
+
+    They trust ``indices``, ``indptr`` and ``coords``: a matrix built without SciPy's full
+    check (``check_format`` is skipped by default) holding an index out of range can make
+    ``tocsc()`` write out of bounds and crash the process. Raises ``ValueError`` naming
+    the rule instead.
+    """
+    fmt = matrix.format
+    if fmt in ("csr", "csc", "bsr"):
+        try:
+            matrix.check_format(full_check=True)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"matrix is not a valid SciPy {fmt.upper()} matrix: {e}") from None
+    elif fmt == "coo":
+        for name, coord, bound in zip(("row", "col"), matrix.coords, matrix.shape, strict=False):
+            coord = np.asarray(coord)
+            if coord.dtype.kind not in "iu":
+                raise ValueError(f"matrix.{name} must have an integer dtype, got {coord.dtype}")
+            if coord.size and (coord.min() < 0 or coord.max() >= bound):
+                raise ValueError(f"matrix.{name} must lie in [0, {bound}), found "
+                                 f"{coord.min()}..{coord.max()}")
