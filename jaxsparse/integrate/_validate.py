@@ -89,27 +89,28 @@ def tolerances(rtol, atol, n: int, real):
     return rtol.astype(real), atol.astype(real)
 
 
-def max_step(value, tdtype):
+def _positive_scalar(value, name):
+    """``value`` as a scalar array, refused when it is not a scalar or (when concrete)
+    not positive, naming the argument."""
     value = jnp.asarray(value)
     if value.ndim != 0:
-        raise ValueError(f"max_step must be a scalar, got shape {value.shape}")
+        raise ValueError(f"{name} must be a scalar, got shape {value.shape}")
     if concrete(value) and not float(value) > 0:
-        raise ValueError(f"max_step must be positive, got {float(value)}")
-    return value.astype(tdtype)
+        raise ValueError(f"{name} must be positive, got {float(value)}")
+    return value
+
+
+def max_step(value, tdtype):
+    return _positive_scalar(value, "max_step").astype(tdtype)
 
 
 def first_step(value, t0, tf, tdtype):
     if value is None:
         return None
-    value = jnp.asarray(value)
-    if value.ndim != 0:
-        raise ValueError(f"first_step must be a scalar, got shape {value.shape}")
-    if concrete(value):
-        if not float(value) > 0:
-            raise ValueError(f"first_step must be positive, got {float(value)}")
-        if concrete((t0, tf)) and float(value) > abs(float(tf) - float(t0)):
-            raise ValueError(f"first_step = {float(value)} exceeds the length of t_span "
-                             f"({abs(float(tf) - float(t0))})")
+    value = _positive_scalar(value, "first_step")
+    if concrete(value) and concrete((t0, tf)) and float(value) > abs(float(tf) - float(t0)):
+        raise ValueError(f"first_step = {float(value)} exceeds the length of t_span "
+                         f"({abs(float(tf) - float(t0))})")
     return value.astype(tdtype)
 
 
