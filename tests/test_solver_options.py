@@ -49,6 +49,69 @@ def test_breakdown_reported_through_info_as_scipy(solver, x0):
     np.testing.assert_allclose(np.asarray(x), x_ref, atol=1e-14)
 
 
+# rho == 0 with r != 0: r0 = e1, one step gives r1 = -e3 (bicg: r~1 = 0), so
+# rho = <r~, r1> is exactly zero in the second iteration, after x has moved.
+ORTHO = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [-1.0, -1.0, -1.0]])
+
+
+def csr3(S):
+    """A 3 x 3 problem with ORTHO's capacity: every 3 x 3 case shares compiled loops."""
+    return js.CSR.fromdense(S.toarray(), nse=5)
+
+
+@pytest.mark.parametrize("solver", ["bicg", "bicgstab", "cgs"])
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_rho_breakdown_in_the_second_iteration_as_scipy(solver, dtype):
+    import jax.numpy as jnp
+
+    import jaxsparse.scipy_compat as sp
+    import jaxsparse.scipy_compat.linalg as L
+
+    A = sps.csr_array(ORTHO.astype(dtype))
+    b = np.array([1.0, 0.0, 0.0], dtype) * (1j if dtype == np.complex128 else 1)
+    steps = []
+    x_ref, info_ref = scipy_quiet(getattr(spla, solver), A, b, maxiter=20,
+                                  callback=steps.append)
+    assert (info_ref, len(steps)) == (-10, 1)  # rho breakdown after one step
+    assert np.linalg.norm(b - A @ x_ref) > 0.5  # not a converged residual
+    x, info = getattr(jl, solver)(csr3(A), b, maxiter=20)
+    assert int(info) == -10
+    np.testing.assert_allclose(np.asarray(x), x_ref, atol=1e-14)
+    if dtype == np.complex128:
+        return
+    # the drop-in, on its JAX route (a jax.Array b)
+    x, info = getattr(L, solver)(sp.csr_array(A), jnp.asarray(b), maxiter=20)
+    assert int(info) == -10
+    np.testing.assert_allclose(np.asarray(x), x_ref, atol=1e-14)
+
+
+@pytest.mark.parametrize("solver", ["bicg", "bicgstab", "cgs", "qmr"])
+def test_rho_below_the_dtypes_tolerance_as_scipy(solver):
+    """rho = |b|^2 at the first iteration; SciPy's tolerance is keyed by dtype (eps^2
+    for bicg/bicgstab/cgs, eps for qmr): b = 1e-8 breaks down in float32 only."""
+    A = sps.csr_array(np.diag([2.0, 3.0, 4.0]))
+    for dtype, expected in ((np.float32, -10), (np.float64, 0)):
+        S, b = A.astype(dtype), np.full(3, 1e-8, dtype)
+        x_ref, info_ref = scipy_quiet(getattr(spla, solver), S, b, maxiter=20)
+        x, info = getattr(jl, solver)(csr3(S), b, maxiter=20)
+        assert int(info) == info_ref == expected, dtype
+        assert np.asarray(x).dtype == x_ref.dtype == dtype
+        np.testing.assert_allclose(np.asarray(x), x_ref, rtol=1e-6, atol=0)
+        if expected:
+            assert not np.asarray(x).any()  # x0, untouched
+
+
+def test_qmr_rho_breakdown_after_an_exact_step_as_scipy():
+    """rtol=0 never counts as converged: on 2 I, one QMR step solves exactly, the next
+    Lanczos vector is zero and SciPy reports a rho breakdown with the exact x."""
+    A, b = sps.csr_array(2.0 * np.eye(3)), np.array([1.0, 2.0, 3.0])
+    x_ref, info_ref = scipy_quiet(spla.qmr, A, b, rtol=0.0, maxiter=20)
+    x, info = jl.qmr(csr3(A), b, rtol=0.0, maxiter=20)
+    assert int(info) == info_ref == -10
+    np.testing.assert_array_equal(np.asarray(x), x_ref)
+    np.testing.assert_array_equal(x_ref, b / 2)
+
+
 def test_cg_on_an_indefinite_matrix_fails_as_scipy():
     """p^H A p == 0 on diag(1, -1): SciPy divides by zero, iterates NaN to maxiter and
     reports info == maxiter; so must we (never info == 0)."""
