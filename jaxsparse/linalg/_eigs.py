@@ -20,6 +20,9 @@ How this differs from ``scipy.sparse.linalg.eigs`` (ARPACK):
   always uses the complex operator: ``OPpart`` with a complex shift of a real matrix (SciPy's
   real or imaginary part of that operator, which reorders ``which``) raises
   ``NotImplementedError`` rather than being ignored.
+- A real problem's ``OPinv`` and ``Minv`` are real operators, as in SciPy (whose real
+  Arnoldi hands them real vectors): NumPy code for them (a real LU's ``solve``) is applied
+  to the real and imaginary parts of our complex vectors, two calls per product.
 - Eigenvectors are normalised to unit 2-norm (``M``-norm for a generalised problem).
 - Results are complex ``jax.Array``\\ s in the order of ``which`` (most wanted first);
   ARPACK's order is unspecified.
@@ -119,6 +122,10 @@ def eigs(
     dtype = jnp.dtype(jnp.result_type(a_dtype, jnp.complex64))
     if sigma is not None and np.iscomplexobj(sigma):
         real_input = False
+    # A real problem's inverse operators are real, as in SciPy (whose real Arnoldi hands
+    # them real vectors only): probed as real, a NumPy one is applied to the real and
+    # imaginary parts of our complex vectors (see ``_operator._host_apply``).
+    inv_dtype = jnp.finfo(dtype).dtype if real_input else dtype
     Aop = as_operator(A, "A", n=n, dtype=dtype)
     Mop = None if M is None else as_operator(M, "M", n=n, dtype=dtype)
     if sigma is None:
@@ -126,14 +133,14 @@ def eigs(
             op, bop = Aop.matvec, None
         else:
             minv = (
-                as_operator(Minv, "Minv", n=n, dtype=dtype).matvec
+                as_operator(Minv, "Minv", n=n, dtype=inv_dtype).matvec
                 if Minv is not None
                 else inverse_operator(M, Mop, "M", n, dtype, hermitian_pd=True)
             )
             op, bop = Partial(_compose, minv, Aop.matvec), Mop.matvec
     else:
         solve = (
-            as_operator(OPinv, "OPinv", n=n, dtype=dtype).matvec
+            as_operator(OPinv, "OPinv", n=n, dtype=inv_dtype).matvec
             if OPinv is not None
             else shift_invert_operator(A, Aop, M, Mop, sigma, n, dtype)
         )

@@ -20,6 +20,7 @@ from jax.tree_util import Partial
 
 from .. import _operand
 from ..formats._base import AbstractSparse
+from ..ops._dtypes import as_dense
 from ._linear_operator import LinearOperator, _MatrixLinearOperator, aslinearoperator
 from ._vectors import matmul, rmatmul
 
@@ -112,7 +113,7 @@ def as_operator(
         return _linear_operator_parts(op, name, n=n, dtype=dtype, square=square)
     if isinstance(op, AbstractSparse) or isinstance(op, jax.Array | np.ndarray):
         if isinstance(op, np.ndarray):
-            op = jnp.asarray(op)
+            op = as_dense(op, name)  # names the operator for object/str arrays
         if op.ndim != 2:
             raise ValueError(f"{name} must be 2-D, got shape {op.shape}")
         if square:
@@ -161,10 +162,11 @@ def _linear_operator_parts(op, name, *, n, dtype, square) -> Operator:
     if _traceable(op._matvec_1d, shape[1], work):
         return Operator(Partial(op._matvec_1d), Partial(op._rmatvec_1d), shape, op.dtype)
     out = jnp.result_type(work, op.dtype) if op.dtype is not None else work
+    real = op.dtype is not None and not jnp.issubdtype(op.dtype, jnp.complexfloating)
     # functools.partial: the user's function and sizes are static, not pytree leaves
     return Operator(
-        Partial(functools.partial(_host_apply, op._matvec_1d, shape[0], out)),
-        Partial(functools.partial(_host_apply, op._rmatvec_1d, shape[1], out)),
+        Partial(functools.partial(_host_apply, op._matvec_1d, shape[0], out, real)),
+        Partial(functools.partial(_host_apply, op._rmatvec_1d, shape[1], out, real)),
         shape,
         op.dtype,
         host=True,
@@ -180,21 +182,39 @@ _TRACE_ERRORS = (
 
 
 def _traceable(f, n_in, dtype) -> bool:
-    """Whether ``f`` traces under JAX: probe it once with ``jax.eval_shape``."""
+    """Whether ``f`` traces under JAX: probe it once with ``jax.eval_shape``. Compiled
+    NumPy-only code (SuperLU's ``solve``, most C extensions) refuses a tracer with a plain
+    ``TypeError`` ("argument 1 must be numpy.ndarray, not DynamicJaxprTracer"): that
+    counts as NumPy code too; any other ``TypeError`` is the user's and propagates."""
     try:
         jax.eval_shape(f, jax.ShapeDtypeStruct((n_in,), dtype))
     except _TRACE_ERRORS:
         return False
+    except TypeError as err:
+        if "Tracer" in str(err):
+            return False
+        raise
     return True
 
 
-def _host_apply(f, n_out, dtype, v):
-    """``f(v)`` on the host via ``jax.pure_callback`` (for matvecs written in NumPy)."""
-    dtype = jnp.dtype(dtype)
+def _host_apply(f, n_out, dtype, real, v):
+    """``f(v)`` on the host via ``jax.pure_callback`` (for matvecs written in NumPy).
+
+    A real operator (``real``: its declared dtype is real) given a complex vector is
+    applied to the real and imaginary parts, ``f(Re v) + i f(Im v)``: NumPy code written
+    for real vectors (a real LU's ``solve``) often refuses complex ones, and SciPy never
+    hands them one, e.g. ``eigs``' real Arnoldi applies a real ``OPinv`` to real vectors
+    only, where our complex iteration would otherwise pass complex ones."""
+    dtype = jnp.dtype(jnp.result_type(dtype, v.dtype))  # a complex v gives a complex A v
     shape = jax.ShapeDtypeStruct((n_out,), dtype)
 
     def host(v):
-        return np.asarray(f(np.asarray(v)), dtype=dtype).reshape(n_out)
+        v = np.asarray(v)
+        if real and np.iscomplexobj(v):
+            y = np.asarray(f(v.real)) + 1j * np.asarray(f(v.imag))
+        else:
+            y = f(v)
+        return np.asarray(y, dtype=dtype).reshape(n_out)
 
     return jax.pure_callback(host, shape, v, vmap_method="sequential")
 
