@@ -51,14 +51,24 @@ def initialize(*, coordinator_address: str | None = None, num_processes: int | N
 
     Arguments override the launcher's environment variables. Returns True when this
     process is part of a multi-process run, False for a single process (a no-op).
-    Safe to call twice. Must run before any JAX computation: JAX fixes its devices the
-    first time it runs something, and the error then says so.
+    Must run before any JAX computation: JAX fixes its devices the first time it runs
+    something, and the error then says so.
+
+    Calling it again once the process has joined a run is a no-op (True) when the
+    arguments (or the environment variables standing for them) name the same run, and
+    raises ``ValueError`` naming the first argument that differs otherwise: a process
+    joins one run, once. ``initialization_timeout`` is not compared. A call that found
+    nothing to join (one process) started nothing, so a later call may still join.
     """
-    if jax.distributed.is_initialized():
-        return True
     coordinator = coordinator_address or os.environ.get(COORDINATOR_ENV)
     n = num_processes if num_processes is not None else _env_int(NUM_PROCESSES_ENV)
     rank = process_id if process_id is not None else _env_int(PROCESS_ID_ENV)
+    if jax.distributed.is_initialized():
+        _check_same_run(coordinator_address=(coordinator, coordinator_address is None,
+                                             COORDINATOR_ENV),
+                        num_processes=(n, num_processes is None, NUM_PROCESSES_ENV),
+                        process_id=(rank, process_id is None, PROCESS_ID_ENV))
+        return True
     if coordinator is None and n is None:
         cluster = [_env_int(name) for name in _CLUSTER_SIZE_ENVS]
         if not any(size is not None and size > 1 for size in cluster):
@@ -81,6 +91,34 @@ def initialize(*, coordinator_address: str | None = None, num_processes: int | N
     _start(coordinator_address=coordinator, num_processes=n, process_id=rank,
            initialization_timeout=initialization_timeout)
     return True
+
+
+def _running() -> dict[str, Any]:
+    """The run this process joined: coordinator address, number of processes and rank
+    (as ``jax.distributed`` holds them, also when the cluster was auto-detected or
+    ``jax.distributed.initialize`` was called directly)."""
+    from jax._src import distributed as state  # no public accessor in JAX 0.10
+
+    return {name: getattr(state.global_state, name, None)
+            for name in ("coordinator_address", "num_processes", "process_id")}
+
+
+def _check_same_run(**asked: tuple[Any, bool, str]) -> None:
+    """``ValueError`` naming the first argument of a repeated :func:`initialize` that
+    differs from the run this process joined (``asked``: name -> (value, whether it came
+    from the environment, that variable's name); ``None`` asks for nothing)."""
+    run = _running()
+    for name, (value, from_env, env) in asked.items():
+        if value is None or run[name] is None or value == run[name]:
+            continue
+        source = f" (from {env})" if from_env else ""
+        raise ValueError(
+            f"jaxsparse.distributed.initialize() was already called: this process is "
+            f"process {run['process_id']} of {run['num_processes']} with coordinator "
+            f"{run['coordinator_address']}, but this call asks for {name}={value!r}{source}. "
+            "A process joins one run, once: call initialize() once, at the top of the "
+            "program (calling it again with the same arguments is a no-op)"
+        )
 
 
 def _start(**kwargs) -> None:
@@ -130,6 +168,51 @@ def _exit_at_once_on_errors() -> None:
 
     sys.excepthook = hook
     sys.exit = exit_at_once
+
+
+def check_mesh(mesh: jax.sharding.Mesh, *, agree: bool = False) -> None:
+    """Clear errors for a mesh that does not match this run's processes, at the
+    boundary rather than as a hang or a ``KeyError`` deep in a collective.
+
+    On a multi-process run the mesh must hold devices of every process: a process
+    without a device in it has no part of the sharded matrix, and
+    ``jax.local_devices()`` or ``jax.make_mesh((jax.local_device_count(),), ...)`` give
+    one process's devices only. With ``agree`` (every process must then call it: it costs
+    one small all-gather), every process must also pass the same mesh, the same devices
+    in the same order: different meshes make the processes wait in collectives that
+    never match. One process: nothing to check.
+    """
+    P = jax.process_count()
+    if P == 1:
+        return
+    devices = list(mesh.devices.flat)
+    present = {d.process_index for d in devices}
+    missing = sorted(set(range(P)) - present)
+    if missing:
+        raise ValueError(
+            f"the mesh's {len(devices)} devices belong to processes {sorted(present)} only, "
+            f"but this run has {P} processes ({jax.device_count()} devices): processes "
+            f"{missing} would hold no part of the matrix. Build the mesh over every "
+            "process's devices, e.g. jax.make_mesh((jax.device_count(),), ('x',)) "
+            "(jax.local_devices() and jax.local_device_count() count this process's only)"
+        )
+    if not agree:
+        return
+    mine = np.array([*mesh.devices.shape, -1, *(d.id for d in devices)], dtype=np.int64)
+    every = allgather(mine)
+    for p, theirs in enumerate(every):
+        if not np.array_equal(theirs, every[0]):
+            raise ValueError(
+                f"processes 0 and {p} passed different meshes (device ids in mesh order "
+                f"{_mesh_ids(every[0])} and {_mesh_ids(theirs)}): every process must pass "
+                "the same mesh, built the same way from jax.devices()"
+            )
+
+
+def _mesh_ids(code: np.ndarray) -> str:
+    """``shape [ids...]`` from :func:`check_mesh`'s encoding of a mesh."""
+    cut = int(np.flatnonzero(code == -1)[0])
+    return f"{tuple(int(v) for v in code[:cut])} {[int(v) for v in code[cut + 1:]]}"
 
 
 def is_main_process() -> bool:

@@ -227,6 +227,25 @@ def test_unmodified_figure1_program_with_the_drop_in_across_two_processes():
         assert f"[rank {rank}] OK dropin cg" in done.stdout
 
 
+def test_a_second_initialize_and_mismatched_meshes_are_clear_errors():
+    """A repeated ``initialize`` with other arguments names the argument (the same ones:
+    a no-op); a mesh of one process's devices, of fewer devices than leave every process
+    a part, or different on each process is refused at ``shard``/``from_local_rows``/
+    ``set_default_mesh`` (it used to be a ``KeyError`` on one rank while the other
+    computed alone, or a 30 s hang in a collective); one device per process works."""
+    done = _launch("-n", "2", "--devices-per-process", "2", "--timeout", "100", "--",
+                   sys.executable, str(SCRIPTS / "process_faults.py"), timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    checks = ["initialize num_processes", "initialize process_id",
+              "initialize coordinator_address", "initialize env", "local devices",
+              "local devices, local rows", "local devices, default mesh",
+              "mesh of 2 of 4 devices", "meshes differ"]
+    for rank in (0, 1):
+        for check in checks:
+            assert f"[rank {rank}] OK refused {check}\n" in done.stdout, (rank, check)
+        assert f"[rank {rank}] OK one device per process" in done.stdout
+
+
 def test_a_worker_dying_before_a_collective_fails_the_launch_fast(tmp_path):
     prog = _script(tmp_path, """
         import os, sys

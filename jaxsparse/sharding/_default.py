@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import jax
 
+from ..distributed import check_mesh
+
 _UNSET = object()
 _default: object = _UNSET
 
@@ -25,6 +27,8 @@ def set_default_mesh(mesh: jax.sharding.Mesh | None) -> None:
         raise TypeError(f"mesh must be a jax.sharding.Mesh or None, got {type(mesh).__name__}")
     if mesh is not None and len(mesh.axis_names) < 1:
         raise ValueError("mesh must have at least one axis")
+    if mesh is not None:
+        check_mesh(mesh)  # a multi-process run's mesh holds devices of every process
     _default = mesh
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from ..distributed import allgather
+from ..distributed import allgather, check_mesh
 from ._placement import axis_size, canonical_scipy, place
 from ._plan import HALO_METHODS, LOCAL_FORMATS, build_blocks, plan_layouts
 from ._sharded import ShardedCSR
@@ -28,7 +28,10 @@ from ._sharded import ShardedCSR
 
 def process_shards(mesh: jax.sharding.Mesh, axis: str) -> np.ndarray:
     """The shards (positions along ``axis``) whose devices belong to this process,
-    sorted: the order ``make_array_from_process_local_data`` expects its blocks in."""
+    sorted: the order ``make_array_from_process_local_data`` expects its blocks in.
+    Every process calls it: a mesh that leaves a process out, or differs between
+    processes, is refused here (``check_mesh``), before any collective of the matrix."""
+    check_mesh(mesh, agree=True)
     position = mesh.axis_names.index(axis)
     me = jax.process_index()
     mine = {idx[position] for idx in np.ndindex(mesh.devices.shape)
