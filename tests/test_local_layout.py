@@ -18,6 +18,7 @@ from jax.sharding import PartitionSpec as P
 import jaxsparse as js
 import jaxsparse.sharding as jsh
 from jaxsparse.formats import _structure
+from jaxsparse.sharding._sharded import own_columns
 
 
 def mesh_of(d, kind=AxisType.Explicit):
@@ -257,7 +258,10 @@ def test_vals_are_csr_slot_ordered_in_both_layouts_and_with_values_under_jit():
     Ds, Cs = _both(S, mesh)
     for got, want in zip(Ds.vals, Cs.vals, strict=True):  # layout-independent
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
-    assert Ds.vals[0].shape == Ds.own_indices.shape
+    assert Ds.vals[0].shape == Cs.own_indices.shape
+    # the diagonal layout keeps no CSR column indices: its slot map holds the pattern
+    assert Ds.own_indices is None and Ds.own_slot.shape == Cs.own_indices.shape
+    np.testing.assert_array_equal(np.asarray(own_columns(Ds)), np.asarray(Cs.own_indices))
     x = np.random.default_rng(0).standard_normal(S.shape[0])
     xs = Ds.shard_vector(x)
     f = jax.jit(lambda A, v, xs: A.with_values((v[0] * 2, v[1] * 2)) @ xs)

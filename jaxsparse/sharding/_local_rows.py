@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import scipy.sparse as sps
 
 from ..distributed import allgather, check_mesh
-from ._placement import axis_size, canonical_scipy, place
-from ._plan import HALO_METHODS, LOCAL_FORMATS, build_blocks, plan_layouts
+from ._placement import RowSource, axis_size, build_and_place, canonical_scipy
+from ._plan import HALO_METHODS, LOCAL_FORMATS, plan_layouts
 from ._sharded import ShardedCSR
 
 
@@ -56,12 +57,9 @@ def shard_on_processes(S, mesh, axis, *, halo="auto", like=None,
     D = axis_size(mesh, axis)
     rows, cols, permuted = plan_layouts(np.diff(S.indptr), S.shape, D,
                                         like=None if like is None else like.plan)
-    mine = process_shards(mesh, axis)
-    owned = np.isin(rows.owner, mine)
-    r, c, v = _entries(S, 0, lambda g: owned[g])
-    the_plan, blocks = build_blocks(r, c, v, S.shape, axis, rows, cols, permuted, halo=halo,
-                                    shards=mine, gather=allgather)
-    return place(the_plan, blocks, mesh, local_format, S.dtype, allgather)
+    return build_and_place(RowSource(S), S.shape, mesh, axis, rows, cols, permuted,
+                           shards=process_shards(mesh, axis), halo=halo,
+                           local_format=local_format, dtype=S.dtype, gather=allgather)
 
 
 def from_local_rows(local_rows, *, row_start: int, shape: tuple[int, int],
@@ -112,9 +110,15 @@ def from_local_rows(local_rows, *, row_start: int, shape: tuple[int, int],
     arrive = [_entries_from(parts, owned) for parts in zip(
         allgather(leave[0]), allgather(leave[1]), allgather(leave[2]), strict=True)]
     r, c, v = (np.concatenate([stay[k], *(a[k] for a in arrive)]) for k in range(3))
-    the_plan, blocks = build_blocks(r, c, v, (n, m), axis, rows, cols, permuted, halo=halo,
-                                    shards=mine, gather=allgather)
-    return place(the_plan, blocks, mesh, local_format, S.dtype, allgather)
+    # This process's rows as one CSR matrix from its first owned row (the shards it
+    # builds read row ranges of it).
+    span = np.flatnonzero(owned)
+    first, last = (int(span[0]), int(span[-1]) + 1) if span.size else (0, 0)
+    mine_csr = sps.csr_array((v, (r - first, c)), shape=(last - first, m))
+    mine_csr.sum_duplicates()
+    return build_and_place(RowSource(mine_csr, first), (n, m), mesh, axis, rows, cols,
+                           permuted, shards=mine, halo=halo, local_format=local_format,
+                           dtype=S.dtype, gather=allgather)
 
 
 def _entries_from(parts, owned):

@@ -18,9 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import scipy.sparse as sps
 
-from ..formats import _structure
 from . import _partition
 from ._layout import Layout, bucket
 
@@ -120,96 +118,6 @@ class ShardingPlan:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class LocalBlocks:
-    """Per-shard CSR blocks (host arrays stacked on a leading shard axis)."""
-
-    own: tuple[np.ndarray, np.ndarray, np.ndarray]  # data, indices, indptr
-    halo: tuple[np.ndarray, np.ndarray, np.ndarray]  # over the rows in ``halo_rows``
-    halo_rows: np.ndarray  # (D, plan.halo_block_rows): block row of each halo-block row
-
-
-@dataclasses.dataclass(frozen=True)
-class DiaBlocks:
-    """The owned blocks as diagonals (host arrays stacked on a leading shard axis).
-
-    ``offsets[s]`` lists shard ``s``'s diagonals, padded to the common count with
-    ``n_cols`` (a diagonal wholly outside the block, whose data is 0). ``slot[s, p]``:
-    where CSR slot ``p`` of the owned block lands in the flattened ``data[s]``
-    (``n_diags * n_cols`` for capacity padding), see ``formats._structure``.
-    """
-
-    data: np.ndarray  # (D, n_diags, n_cols)
-    offsets: np.ndarray  # (D, n_diags)
-    slot: np.ndarray  # (D, own capacity)
-
-
-def local_layout(plan: ShardingPlan, blocks: LocalBlocks, request: str, dtype, index_dtype,
-                 gather=None) -> tuple[ShardingPlan, DiaBlocks | None]:
-    """Choose the owned blocks' layout (``request``: "auto", "csr" or "dia").
-
-    "auto" holds them as diagonals when *every* shard's block moves fewer bytes that way
-    with the common diagonal count (all shards run one static program). Returns the plan
-    with ``local_format`` set and, for "dia", the blocks as diagonals. ``blocks`` may
-    hold only this process's shards; ``gather`` (see :func:`build_blocks`) then agrees
-    the count and the choice with the other processes.
-    """
-    gather = gather or _one_process
-    if request not in LOCAL_FORMATS:
-        raise ValueError(f"local_format must be one of {LOCAL_FORMATS}, got {request!r}")
-    if request == "csr":
-        return plan, None
-    own_d, own_i, own_p = blocks.own
-    shape = (plan.rows.block, plan.cols.block)
-    n_local = own_p.shape[0]
-    per_shard = [_structure.diagonals(own_p[s], own_i[s]) for s in range(n_local)]
-    local_most = np.array([max((d.size for d in per_shard), default=0)])
-    count = int(max(g[0] for g in gather(local_most)))
-    nnz = own_p[:, -1]
-    pays_here = count > 0 and all(
-        _structure.diagonals_pay(count, int(k), shape, dtype, index_dtype) for k in nnz)
-    pays = all(bool(x[0]) for x in gather(np.array([pays_here])))
-    if request == "auto" and not pays:
-        return plan, None
-    if request == "dia" and not pays and count > MAX_FORCED_DIAGONALS:
-        worst = int(np.argmax([d.size for d in per_shard]))
-        raise ValueError(
-            f"local_format='dia': shard {worst}'s owned block touches {count} diagonals, "
-            f"more than {MAX_FORCED_DIAGONALS}, and diagonals would move more bytes than "
-            "CSR there; use local_format='auto' or 'csr'"
-        )
-    count = max(count, 1)
-    n_cols = plan.cols.block
-    offsets = np.full((n_local, count), n_cols, dtype=np.int64)  # padding: off-block
-    data = np.zeros((n_local, count, n_cols), dtype=own_d.dtype)
-    slot = np.zeros(own_i.shape, dtype=np.int64)
-    for s, diags in enumerate(per_shard):
-        offsets[s, : diags.size] = diags
-        data[s], slot[s] = _structure.dia_from_csr(own_d[s], own_p[s], own_i[s], shape,
-                                                   offsets[s])
-    plan = dataclasses.replace(plan, local_format="dia", own_diagonals=count)
-    return plan, DiaBlocks(data, offsets, slot)
-
-
-def _one_process(array: np.ndarray) -> list[np.ndarray]:
-    """``gather`` for one process: its own array is everyone's."""
-    return [array]
-
-
-def make_plan(S: sps.csr_array, n_shards: int, axis: str, *, halo: str = "auto",
-              like: ShardingPlan | None = None, alpha: float = 1.0, eps: float = 0.1
-              ) -> tuple[ShardingPlan, LocalBlocks]:
-    """Plan ``S`` (canonical SciPy CSR) over ``n_shards`` shards; build its blocks."""
-    rows, cols, permuted = plan_layouts(np.diff(S.indptr), S.shape, n_shards, like=like,
-                                        alpha=alpha, eps=eps)
-    # Per-entry arrays in the narrowest index type: the planner's peak memory is a few
-    # of them (no int64 copy of the column indices).
-    small = np.int32 if max(S.shape) < np.iinfo(np.int32).max else np.int64
-    entry_row = np.repeat(np.arange(S.shape[0], dtype=small), np.diff(S.indptr))
-    return build_blocks(entry_row, S.indices, S.data, S.shape, axis, rows, cols, permuted,
-                        halo=halo, presorted=not permuted)
-
-
 def plan_layouts(row_nnz: np.ndarray, shape, n_shards: int, *,
                  like: ShardingPlan | None = None, alpha: float = 1.0, eps: float = 0.1,
                  contiguous: bool = False) -> tuple[Layout, Layout, bool]:
@@ -233,71 +141,20 @@ def plan_layouts(row_nnz: np.ndarray, shape, n_shards: int, *,
         part.permuted
 
 
-def build_blocks(entry_row, entry_col, data, shape, axis, rows: Layout, cols: Layout,
-                 permuted: bool, *, halo: str = "auto", shards: np.ndarray | None = None,
-                 gather=None, presorted: bool = False) -> tuple[ShardingPlan, LocalBlocks]:
-    """The plan, and the CSR blocks of ``shards`` (default: all), from the entries
-    ``(entry_row, entry_col, data)`` of those shards' rows (global indices).
-    ``presorted``: the entries are in CSR order and the row layout keeps the rows in
-    order (no permutation), so each block's entries already come sorted by row and no
-    sort (and no sorted copies) is needed.
+def agreed_halo(keys: np.ndarray, D: int, block: int, method: str, gather
+                ) -> tuple[HaloPlan, np.ndarray, np.ndarray]:
+    """The halo plan of every process's halo reads ``keys`` (distinct, sorted
+    ``(reader * D + owner) * block + owner slot``; see ``_blocks.halo_key``).
 
-    ``gather(array) -> [array of each process]`` combines what the processes building
-    different shards must agree on: the halo requests, the capacities and the counts.
-    Every process then holds the same plan and only its own shards' blocks. One process
-    builds every shard, and its gather is the identity.
-    """
-    if halo not in HALO_METHODS:
-        raise ValueError(f"halo must be one of {HALO_METHODS}, got {halo!r}")
-    gather = gather or _one_process
-    D = rows.n_shards
-    shards = np.arange(D) if shards is None else np.asarray(shards, dtype=np.int64)
-    r_shard, r_slot = rows.owner[entry_row], rows.slot[entry_row]
-    c_owner, c_slot = cols.owner[entry_col], cols.slot[entry_col]
-    is_own = c_owner == r_shard
-    halo_plan, halo_pos = _agreed_halo(r_shard[~is_own], c_owner[~is_own], c_slot[~is_own],
-                                       D, cols.block, halo, gather)
-    nnz = np.sum(gather(np.bincount(r_shard, minlength=D).astype(np.int64)), axis=0)
-    # each entry's shard among ``shards`` (all of them, on one process: the same ids)
-    every = shards.size == D and np.array_equal(shards, np.arange(D))
-    local = r_shard if every else np.searchsorted(shards, r_shard)
-    del c_owner, r_shard
-    own = _stack_blocks(data[is_own], local[is_own], r_slot[is_own], c_slot[is_own],
-                        len(shards), rows.block, cols.block,
-                        _agreed_capacity(local[is_own], len(shards), gather), presorted)
-    # No halo (one shard, block-diagonal A): keep only a stub, the product skips it.
-    h_shard, h_slot = local[~is_own], r_slot[~is_own]
-    if halo_plan.width:
-        halo_rows, h_pos = _halo_rows(h_shard, h_slot, len(shards), rows.block, gather)
-    else:
-        halo_rows, h_pos = np.zeros((len(shards), 0), np.int64), h_slot
-    halo_blocks = _stack_blocks(data[~is_own], h_shard, h_pos, halo_pos, len(shards),
-                                halo_rows.shape[1], halo_plan.width,
-                                _agreed_capacity(h_shard, len(shards), gather), presorted)
-    plan = ShardingPlan(
-        shape=tuple(shape), axis=axis, rows=rows, cols=cols, halo=halo_plan,
-        nnz_per_shard=nnz, own_capacity=own[0].shape[1],
-        halo_capacity=halo_blocks[0].shape[1], halo_block_rows=halo_rows.shape[1],
-        permuted=permuted,
-    )
-    return plan, LocalBlocks(own, halo_blocks, halo_rows)
-
-
-def _agreed_capacity(shard, n_local: int, gather) -> int:
-    """One bucketed capacity for every shard of every process."""
-    counts = np.bincount(shard, minlength=n_local)
-    return bucket(int(max(c.max(initial=0) for c in gather(counts))))
-
-
-def _agreed_halo(dst, src, src_slot, D, block, method, gather):
-    """:func:`_plan_halo` on every process's halo requests, and the position of each
-    of this process's halo entries in its reader's halo vector."""
-    key = (dst * D + src) * block + src_slot
-    every = np.unique(np.concatenate(gather(np.unique(key))))
+    Returns ``(plan, every, pos)``: ``every`` lists all processes' keys, sorted, and
+    ``pos[i]`` is key ``every[i]``'s column in its reader's halo vector."""
+    if method not in HALO_METHODS:
+        raise ValueError(f"halo must be one of {HALO_METHODS}, got {method!r}")
+    every = np.unique(np.concatenate(gather(keys)))
     u_dst, rem = np.divmod(every, D * block)
     u_src, u_slot = np.divmod(rem, block)
     halo_plan, pos = _plan_halo(u_dst, u_src, u_slot, D, block, method)
-    return halo_plan, pos[np.searchsorted(every, key)]
+    return halo_plan, every, pos
 
 
 def _plan_halo(dst, src, src_slot, D, block, method):
@@ -359,45 +216,3 @@ def _choose(pp_volume, n_rounds, a2a_size, max_distinct, D, block):
     if pp_volume <= D * a2a_size and n_rounds <= max(2, D // 2):
         return "ppermute"
     return "all_to_all"
-
-
-def _halo_rows(shard, slot, D, block, gather):
-    """``(rows, pos)``: per shard, the block rows holding halo entries, padded with the
-    sentinel ``block`` to a common bucketed count H, and each entry's position among
-    them. A banded or stencil block reads halo columns in a few rows at each end, so
-    its halo product walks H rows instead of ``block``. When H would exceed half the
-    block (scattered patterns), the halo block keeps every row: ``rows`` is
-    ``arange(block)`` and positions are the rows themselves."""
-    per_shard = [np.unique(slot[shard == s]) for s in range(D)]
-    most = np.array([max((u.size for u in per_shard), default=0)])
-    H = bucket(int(max(g[0] for g in gather(most))))
-    if 2 * H > block:
-        return np.tile(np.arange(block, dtype=np.int64), (D, 1)), slot
-    rows = np.full((D, H), block, dtype=np.int64)
-    pos = np.zeros_like(slot)
-    for s, u in enumerate(per_shard):
-        rows[s, : u.size] = u
-        mine = shard == s
-        pos[mine] = np.searchsorted(u, slot[mine])
-    return rows, pos
-
-
-def _stack_blocks(data, shard, row, col, D, n_rows, n_cols, cap, presorted=False):
-    """Per-shard CSR arrays, stacked, each padded to capacity ``cap``. ``presorted``:
-    the entries are already grouped by shard and by row within it (columns within a
-    row in any order: the product kernels do not need them sorted)."""
-    counts = np.bincount(shard, minlength=D)
-    if not presorted:
-        order = np.lexsort((col, row, shard))
-        shard, row, col, data = shard[order], row[order], col[order], data[order]
-        del order
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    out_data = np.zeros((D, cap), dtype=data.dtype)
-    out_idx = np.full((D, cap), n_cols, dtype=np.promote_types(col.dtype, np.int32))
-    out_ptr = np.zeros((D, n_rows + 1), dtype=np.int64)
-    for s in range(D):
-        a, b = starts[s], starts[s + 1]
-        out_data[s, : b - a] = data[a:b]
-        out_idx[s, : b - a] = col[a:b]
-        out_ptr[s, 1:] = np.cumsum(np.bincount(row[a:b], minlength=n_rows))
-    return out_data, out_idx, out_ptr

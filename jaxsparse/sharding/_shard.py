@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import jax
+import numpy as np
 
 from ._local_rows import shard_on_processes
-from ._placement import axis_size, canonical_scipy, place
-from ._plan import HALO_METHODS, LOCAL_FORMATS, ShardingPlan, make_plan
+from ._placement import RowSource, axis_size, build_and_place, canonical_scipy
+from ._plan import HALO_METHODS, LOCAL_FORMATS, ShardingPlan, plan_layouts
 from ._sharded import ShardedCSR
 
 
@@ -56,6 +57,8 @@ def shard(A, mesh: jax.sharding.Mesh, axis: str = "x", *, halo: str = "auto",
     if jax.process_count() > 1:  # every process holds S: each builds only its shards
         return shard_on_processes(S, mesh, axis, halo=halo, like=like,
                                   local_format=local_format)
-    the_plan, blocks = make_plan(S, D, axis, halo=halo,
-                                 like=None if like is None else like.plan)
-    return place(the_plan, blocks, mesh, local_format, S.dtype)
+    rows, cols, permuted = plan_layouts(np.diff(S.indptr), S.shape, D,
+                                        like=None if like is None else like.plan)
+    return build_and_place(RowSource(S), S.shape, mesh, axis, rows, cols, permuted,
+                           shards=np.arange(D), halo=halo, local_format=local_format,
+                           dtype=S.dtype)

@@ -9,8 +9,9 @@ matrices reuse compiled programs.
 The owned block has a local layout (``plan.local_format``): CSR, or diagonals for banded
 and stencil blocks (fewer bytes per product; see ``formats._structure``). With
 diagonals, ``own_data`` holds ``(D, n_diags, n_cols)`` DIA data, ``own_offsets`` the
-diagonals and ``own_slot`` where each CSR slot's value lives in it; ``own_indices`` and
-``own_indptr`` still describe the CSR pattern. ``vals``/``with_values`` speak CSR slot
+diagonals and ``own_slot`` where each CSR slot's value lives in it (which, with the
+offsets, is the pattern: ``own_indices`` is None there, saving its bytes per entry;
+``own_indptr`` still counts each row's entries). ``vals``/``with_values`` speak CSR slot
 order in both layouts, so code that swaps values never depends on the layout.
 """
 
@@ -67,7 +68,7 @@ class ShardedCSR:
     """
 
     own_data: jax.Array
-    own_indices: jax.Array
+    own_indices: jax.Array | None  # "csr" layout; None for "dia" (own_slot has it)
     own_indptr: jax.Array
     halo_data: jax.Array
     halo_indices: jax.Array
@@ -113,9 +114,10 @@ class ShardedCSR:
     @property
     def vals(self) -> tuple[jax.Array, jax.Array]:
         """The values, as ``(owned, halo)`` stacked blocks in CSR slot order: shapes
-        ``(D, own_capacity)`` and ``(D, halo_capacity)``, the order of ``own_indices`` /
-        ``halo_indices``, whatever the local layout (see :meth:`with_values`). With
-        diagonals the owned values are read out of the DIA data (a gather)."""
+        ``(D, own_capacity)`` and ``(D, halo_capacity)``, the order of ``own_indices``
+        (``own_slot`` with diagonals) and ``halo_indices``, whatever the local layout
+        (see :meth:`with_values`). With diagonals the owned values are read out of the
+        DIA data (a gather)."""
         if self.own_slot is None:
             return self.own_data, self.halo_data
         return _sharded_ops.dia_values(self.key)(self.own_data, self.own_slot), self.halo_data
@@ -132,7 +134,7 @@ class ShardedCSR:
         diagonals the owned values are moved into the DIA data (a scatter) here, once,
         not in every product."""
         own, halo = vals
-        own_shape = self.own_indices.shape
+        own_shape = (self.own_indices if self.own_slot is None else self.own_slot).shape
         if own.shape != own_shape or halo.shape != self.halo_data.shape:
             raise ValueError(
                 f"vals must be (owned, halo) of shapes {own_shape} and "
@@ -286,8 +288,8 @@ def _same_pattern_op(a: ShardedCSR, b, fn, op: str) -> ShardedCSR:
     if not isinstance(b, ShardedCSR):
         raise TypeError(f"ShardedCSR {op} needs another ShardedCSR, got {type(b).__name__}")
     check_same_layout(a, b)
-    if not _same_leaves(a, b, ("own_indices", "own_indptr", "halo_indices", "halo_indptr",
-                               "halo_rows")):
+    if not (_same_leaves(a, b, ("own_indptr", "halo_indices", "halo_indptr", "halo_rows"))
+            and _same_array(own_columns(a), own_columns(b))):
         raise ValueError(
             f"ShardedCSR {op} needs the same sparsity pattern on both sides (build both "
             "with shard(..., like=) from matrices of one pattern); patterns differ here"
@@ -298,18 +300,29 @@ def _same_pattern_op(a: ShardedCSR, b, fn, op: str) -> ShardedCSR:
     return a.with_values((fn(a_own, b_own), fn(a_halo, b_halo)))
 
 
+def own_columns(As: ShardedCSR) -> jax.Array:
+    """The owned blocks' column indices in CSR slot order (``own_cols`` past each
+    block's entries), in either local layout: with diagonals, recovered from the slot
+    map (slot ``k * n_cols + col``; the dump slot is padding)."""
+    if As.own_slot is None:
+        return As.own_indices
+    n_cols = As.plan.cols.block
+    return jnp.where(As.own_slot >= As.plan.own_diagonals * n_cols, n_cols,
+                     As.own_slot % n_cols)
+
+
 def _same_leaves(a, b, names) -> bool:
-    for name in names:
-        x, y = getattr(a, name), getattr(b, name)
-        if x is y:
-            continue
-        if x is None or y is None:
-            return False
-        if isinstance(x, jax.core.Tracer) or isinstance(y, jax.core.Tracer):
-            return x.shape == y.shape  # traced: trust the static key
-        if x.shape != y.shape or not bool(jnp.array_equal(x, y)):
-            return False
-    return True
+    return all(_same_array(getattr(a, name), getattr(b, name)) for name in names)
+
+
+def _same_array(x, y) -> bool:
+    if x is y:
+        return True
+    if x is None or y is None:
+        return False
+    if isinstance(x, jax.core.Tracer) or isinstance(y, jax.core.Tracer):
+        return x.shape == y.shape  # traced: trust the static key
+    return x.shape == y.shape and bool(jnp.array_equal(x, y))
 
 
 def check_same_layout(a: ShardedCSR, b: ShardedCSR) -> None:
