@@ -24,6 +24,7 @@ import numpy as np
 from .. import _operand
 from ..formats._base import AbstractSparse
 from ..formats._registry import FORMATS
+from ..ops._dtypes import as_dense
 
 # -- shared coercion helpers (also used by the other modules of this package) --------------
 
@@ -300,7 +301,7 @@ def spsolve(A: Any, b: Any, permc_spec=None, use_umfpack=True):
         if not sps.issparse(X):  # SciPy returns a dense vector for a one-column b
             return jnp.asarray(X)
         return wrap_like(A if _operand.implements(A) else b, X)
-    b = jnp.asarray(b)
+    b = as_dense(b, "b")
     if b.ndim not in (1, 2) or b.shape[0] != S.shape[0]:
         raise ValueError(f"b must have shape ({S.shape[0]},) or ({S.shape[0]}, k), got {b.shape}")
     if b.ndim == 2 and b.shape[1] == 1:

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ..ops._dtypes import as_dense
 from ._krylov import (
     basis,
     budget,
@@ -80,7 +81,10 @@ def gmres(
         raise ValueError(f"Unknown callback_type: {callback_type!r}")
     if callback is None:
         callback_type = None
-    n = jnp.shape(b)[0]
+    b = as_dense(b, "b")
+    if b.ndim != 1:  # checked here too: restart's default is b's length
+        raise ValueError(f"b must be 1-D, got shape {b.shape}")
+    n = b.shape[0]
     restart = min(20 if restart is None else int(restart), n)
     params = dict(rtol=rtol, atol=atol, maxiter=-1 if maxiter is None else maxiter)
     return solve_square(

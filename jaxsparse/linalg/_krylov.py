@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ..ops._dtypes import as_dense
 from ._operator import as_operator, identity_operator
 from ._sharded import solve_in_layout
 from ._vectors import norm
@@ -123,9 +124,10 @@ def solve_square(
     ``hermitian``: ``A`` and the preconditioners are Hermitian, so the gradient's
     transposed solve runs on ``A`` itself (``A^T = conj(A)``), never on ``A.T``.
     """
-    b = jnp.asarray(b)
+    b = as_dense(b, "b")
     if b.ndim != 1:
         raise ValueError(f"b must be 1-D, got shape {b.shape}")
+    check_scalar_params(params)
     M_any = next((M for M in Ms if M is not None), None)
     solve = functools.partial(
         _prepared,
@@ -142,6 +144,17 @@ def solve_square(
     return solve_in_layout(A, b, x0, M_any, solve, vectors=vectors, has_aux=not implicit)
 
 
+def check_scalar_params(params: dict) -> None:
+    """Tolerances and ``maxiter`` are numeric scalars: say which one is not (a vector
+    would reach ``lax.while_loop`` as a non-scalar condition; a string, JAX's message)."""
+    for name, value in params.items():
+        v = as_dense(value, name)
+        if v.ndim != 0:
+            raise ValueError(f"{name} must be a scalar, got shape {v.shape}")
+        if v.dtype.kind not in "biufc":
+            raise TypeError(f"{name} must be a number, got dtype {v.dtype}")
+
+
 def _prepared(
     name, loop, A, Ms, b, x0, vectors=None, *, params, static, callback, implicit, hermitian
 ):
@@ -152,7 +165,7 @@ def _prepared(
         op.dtype for op in [A_op, *M_ops] if op is not None and op.dtype is not None
     ]
     if x0 is not None:
-        x0 = jnp.asarray(x0)
+        x0 = as_dense(x0, "x0")
         if x0.shape != b.shape:
             raise ValueError(f"x0 must have the shape of b, {b.shape}, got {x0.shape}")
         dtypes.append(x0.dtype)
@@ -288,14 +301,16 @@ def sym_ortho(a, b):
 
 def prepare_rectangular(name, A, b, x0):
     """``(Operator, b, x0, dtype)`` for the least-squares solvers (``A`` may be ``m x n``)."""
-    b = jnp.asarray(b)
+    b = as_dense(b, "b")
     if b.ndim > 1:
         b = jnp.squeeze(b)
     b = jnp.atleast_1d(b)
+    if b.ndim != 1:
+        raise ValueError(f"{name}: b must be a vector (after squeezing), got shape {b.shape}")
     op = as_operator(A, "A", n=b.shape[0], dtype=b.dtype, square=False)
     dtypes = [b.dtype, float] + ([op.dtype] if op.dtype is not None else [])
     if x0 is not None:
-        x0 = jnp.asarray(x0)
+        x0 = as_dense(x0, "x0")
         if x0.shape != (op.shape[1],):
             raise ValueError(f"x0 must have shape ({op.shape[1]},), got {x0.shape}")
         dtypes.append(x0.dtype)

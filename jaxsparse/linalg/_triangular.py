@@ -25,6 +25,7 @@ import numpy as np
 from jax import lax
 
 from ..formats import CSR
+from ..ops._dtypes import as_dense
 from ..ops._reference import csr_row_ids
 from ._direct import as_core, is_traced
 
@@ -62,7 +63,7 @@ def spsolve_triangular(
     SciPy equivalent: ``scipy.sparse.linalg.spsolve_triangular``.
     """
     del overwrite_A, overwrite_b
-    b = jnp.asarray(b)
+    b = as_dense(b, "b")
     csr = _as_csr(A)
     (n, m), a_dtype = (csr.shape, csr.dtype) if csr is not None else (A.shape, A.dtype)
     if n != m:

@@ -28,7 +28,13 @@ def as_dense(x, name: str) -> jax.Array:
 
     if isinstance(x, AbstractSparse):
         raise TypeError(f"{name} must be a dense array, got sparse {type(x).__name__}")
+    if x is None:  # jnp.asarray raises a ValueError that names nothing
+        raise TypeError(f"{name} must be an array, got None")
+    if isinstance(x, np.ndarray) and x.dtype.kind in "OSU":  # objects, strings, bytes
+        raise TypeError(f"{name} must have a numeric dtype, got {x.dtype}")
     try:
         return jnp.asarray(x)
     except TypeError as err:
         raise TypeError(f"{name} must be an array, got {type(x).__name__}: {err}") from None
+    except ValueError as err:  # a ragged or None-holding list: JAX's message names nothing
+        raise ValueError(f"{name} is not a valid array ({type(x).__name__}): {err}") from None

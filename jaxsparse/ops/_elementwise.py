@@ -281,10 +281,29 @@ def _sparse_times_dense(A, D, fn, what: str):
     return to_format(out, "dia", like=A) if A.format == "dia" else out
 
 
-def _dense_binary(fn, a, b):
-    """``fn(a, b)`` with the sparse operand densified (SciPy returns dense here too)."""
+def _dense_binary(fn, a, b, what: str, *, to_sparse_shape: bool):
+    """``fn(a, b)`` with the sparse operand densified (SciPy returns dense here too).
+
+    ``to_sparse_shape``: the dense operand must broadcast to the sparse shape (SciPy's
+    ``+``/``-``, which refuse a 3-D or larger dense operand); otherwise NumPy's
+    broadcasting of both (SciPy's ``maximum``/``minimum``). Either way a mismatch is
+    SciPy's ValueError, never JAX's TypeError from inside ``fn``."""
+    sparse_shape = tuple((a if _is_sparse(a) else b).shape)
+    dense_is_b = _is_sparse(a)
     a = a.todense() if _is_sparse(a) else as_dense(a, "a")
     b = b.todense() if _is_sparse(b) else as_dense(b, "b")
+    dense_shape = tuple((b if dense_is_b else a).shape)
+    try:
+        out_shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        out_shape = None
+    if out_shape is None or (to_sparse_shape and out_shape != sparse_shape):
+        raise ValueError(
+            f"{what}: the dense operand of shape {dense_shape} must broadcast to the "
+            f"sparse shape {sparse_shape}" if to_sparse_shape else
+            f"{what}: operands of shapes {tuple(a.shape)} and {tuple(b.shape)} do not "
+            "broadcast together"
+        )
     dtype = result_dtype(a.dtype, b.dtype)
     return fn(a.astype(dtype), b.astype(dtype))
 
@@ -335,7 +354,7 @@ def add(a, b, *, plan: ElementwisePlan | None = None):
             return A
         raise ValueError("adding a nonzero scalar to a sparse array is not supported "
                          "(the result would be dense)")
-    return _dense_binary(jnp.add, a, b)
+    return _dense_binary(jnp.add, a, b, "add", to_sparse_shape=True)
 
 
 def subtract(a, b, *, plan: ElementwisePlan | None = None):
@@ -352,7 +371,7 @@ def subtract(a, b, *, plan: ElementwisePlan | None = None):
                 return a
             raise ValueError("subtracting a nonzero scalar from a sparse array is not "
                              "supported (the result would be dense)")
-        return _dense_binary(jnp.subtract, a, b)
+        return _dense_binary(jnp.subtract, a, b, "subtract", to_sparse_shape=True)
     if not _is_sparse(b):
         raise TypeError("subtract needs at least one jaxsparse operand")
     if is_scalar(a):
@@ -360,7 +379,7 @@ def subtract(a, b, *, plan: ElementwisePlan | None = None):
             return negative(b)
         raise ValueError("subtracting a sparse array from a nonzero scalar is not "
                          "supported (the result would be dense)")
-    return _dense_binary(jnp.subtract, a, b)
+    return _dense_binary(jnp.subtract, a, b, "subtract", to_sparse_shape=True)
 
 
 def multiply(a, b, *, plan: ElementwisePlan | None = None):
@@ -494,7 +513,7 @@ def _max_min(op: str, a, b, plan):
             A = A.tocsr()
         A = canonical(A)
         return _scale(A, lambda d: fn(d, s), dtype)
-    return _dense_binary(fn, a, b)
+    return _dense_binary(fn, a, b, op, to_sparse_shape=False)
 
 
 def maximum(a, b, *, plan: ElementwisePlan | None = None):
