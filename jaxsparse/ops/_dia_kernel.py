@@ -12,8 +12,9 @@ Offsets are a traced leaf under ``jit``, so a shift is a ``lax.dynamic_slice`` o
 zero-padded vector. Each diagonal's padded vector depends on ``k`` (it is masked to the
 band first), so XLA fuses pad, slice, multiply and the sum over diagonals into one loop
 over the output: per diagonal it reads one row of ``data`` and the vector, nothing else.
-Out-of-band slots are masked on *both* factors before multiplying, so an ``inf`` in
-``b`` never meets a padding zero and garbage in padding slots never reaches ``y``.
+Out-of-band slots are masked on the product (a select, not a multiply by 0), so an
+``inf`` in ``b`` meeting a padding zero, or garbage in padding slots, never reaches
+``y``.
 """
 
 from __future__ import annotations
@@ -69,11 +70,6 @@ class _Band:
         c = self.cols
         return (c >= o) & (c - o < self.n) & (c < self.width)
 
-    def row_ok(self, o):
-        """In-band rows ``i`` of diagonal ``o`` (length ``n``)."""
-        r = self.rows
-        return (r + o >= 0) & (r + o < self.width)
-
     def cols_to_rows(self, v, o):
         """``w[i] = v[i + o]`` (``v`` indexed by column, ``w`` by row)."""
         return _shift(v, o + self.n, self.n)
@@ -92,7 +88,9 @@ def _accumulate(term, count: int, init: jax.Array) -> jax.Array:
     def body(s, y):
         return sum((term(s * _CHUNK + c) for c in range(_CHUNK)), y)
 
-    y = lax.fori_loop(0, steps, body, init)
+    # The first chunk outside the loop: the carry then has the terms' type (inside a
+    # ``shard_map`` the terms vary over the mesh axis while ``init`` may not).
+    y = lax.fori_loop(1, steps, body, body(0, init))
     return sum((term(k) for k in range(steps * _CHUNK, count)), y)
 
 
@@ -116,17 +114,20 @@ def dia_matmul(data, offsets, b, *, shape, transpose, width=None):
     def expand(v):  # a per-slot coefficient against a 1-D or 2-D b
         return v.reshape(v.shape + (1,) * (b.ndim - 1))
 
+    # The band mask applies to the product, never to ``data`` alone: a masked copy of
+    # a diagonal depends on nothing that changes inside a solver's loop, and XLA then
+    # hoists every diagonal's copy out of the loop (a second copy of the whole matrix
+    # held for the solve; seen in ``memory_analysis``).
     if transpose:
         def term(k):
             o = band.offset(k)
-            coef = expand(_mask(band.col_ok(o), band.row(k).astype(acc)))
-            return coef * band.rows_to_cols(_mask(band.row_ok(o), b), o)
+            coef = expand(band.row(k).astype(acc))
+            return _mask(band.col_ok(o), coef * band.rows_to_cols(b, o))
     else:
         def term(k):
             o = band.offset(k)
-            ok = band.col_ok(o)
-            coef = expand(_mask(ok, band.row(k).astype(acc)))
-            return band.cols_to_rows(coef * _mask(ok, b), o)
+            coef = expand(band.row(k).astype(acc))
+            return band.cols_to_rows(_mask(band.col_ok(o), coef * b), o)
 
     return _accumulate(term, n_diags, zeros).astype(out_dtype)
 
