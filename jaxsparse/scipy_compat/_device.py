@@ -89,30 +89,40 @@ def keeps_cache(method):
 
 def device_core(obj, core_class):
     """The core jaxsparse format holding ``obj``'s entries, built once per upload."""
-    cache = obj.__dict__.get("_device")
-    if cache is None:
-        with reading(obj):
-            plain = obj._plain()
+    cache = obj.__dict__.setdefault("_device", {})
+    if "core" not in cache:
         # Built with concrete arrays even when the first use is inside a trace (a
         # solver's right-hand side applying the matrix): the cache outlives the trace.
         with jax.ensure_compile_time_eval():
-            core = core_class.from_scipy(plain)
-        cache = obj.__dict__["_device"] = {"core": core}
+            cache["core"] = core_class.from_scipy(host_view(obj))
     return cache["core"]
+
+
+def host_view(obj):
+    """A plain SciPy object sharing ``obj``'s arrays (not handed out: no cache drop)."""
+    with reading(obj):
+        return obj._plain()
 
 
 def device_operator(obj, core_class):
     """What ``obj`` multiplies by on the device: the core, a view of it, or a sharded
-    copy over the default mesh (:mod:`._product_view`)."""
+    copy over the default mesh (:mod:`._product_view`). A sharded copy is built from
+    the host arrays directly: a whole-matrix device copy first would hold the matrix
+    twice on the devices (and once more on the host, read back to be planned)."""
     from .. import sharding
     from . import _product_view
 
-    core = device_core(obj, core_class)
-    cache = obj.__dict__["_device"]
     mesh = sharding.default_mesh()
+    cache = obj.__dict__.setdefault("_device", {})
     if cache.get("mesh", ()) != mesh or "operator" not in cache:
+        host = host_view(obj)
         with jax.ensure_compile_time_eval():  # concrete, as in device_core
-            cache["operator"] = _product_view.build(core, mesh) if core.ndim == 2 else core
+            if host.ndim == 2 and _product_view.wants_sharding(host.nnz, mesh):
+                cache["operator"] = sharding.shard(host, mesh, mesh.axis_names[0])
+            else:
+                core = device_core(obj, core_class)
+                cache["operator"] = _product_view.build(core, mesh) if core.ndim == 2 \
+                    else core
         cache["mesh"] = mesh
     return cache["operator"]
 

@@ -69,11 +69,18 @@ def dia_view(core: AbstractSparse) -> DIA | None:
     return DIA(jnp.asarray(data), jnp.asarray(offsets, dtype=idx), shape=core.shape)
 
 
+def wants_sharding(nnz: int, mesh) -> bool:
+    """Is a matrix of ``nnz`` stored entries multiplied as a sharded copy over ``mesh``?"""
+    from .. import sharding
+
+    return mesh is not None and nnz >= sharding.MIN_SHARDED_NNZ
+
+
 def build(core: AbstractSparse, mesh) -> AbstractSparse:
     """The product operator of the concrete 2-D ``core`` (see the module docstring)."""
     from .. import sharding
 
-    if mesh is not None and core.nnz >= sharding.MIN_SHARDED_NNZ:
+    if wants_sharding(core.nnz, mesh):
         return sharding.shard(core, mesh, mesh.axis_names[0])
     if core.nnz >= MIN_DIA_VIEW_NNZ:
         view = dia_view(core)

@@ -256,3 +256,16 @@ def test_a_preconditioner_is_sharded_with_the_matrix_layout(small_threshold):
                                rtol=1e-7, atol=1e-9)
     with pytest.raises(ValueError, match="M must be sharded with A's layout"):
         js.linalg.cg(own_A, own_A.shard_vector(b), M=own_M)
+
+
+def test_the_sharded_copy_is_built_from_the_host_arrays(small_threshold):
+    # No whole-matrix device copy first (it would hold the matrix twice on the devices,
+    # and be read back to the host to be planned): the core appears only when asked.
+    S = _poisson(30)
+    A = sp.csr_array(S)
+    x = np.arange(30.0)
+    np.testing.assert_allclose(np.asarray(A @ x), S @ x)
+    assert isinstance(_cached_operator(A), ShardedCSR)
+    assert "core" not in A.__dict__["_device"]
+    assert A._core.shape == S.shape  # built on demand, beside the sharded copy
+    assert isinstance(_cached_operator(A), ShardedCSR)
