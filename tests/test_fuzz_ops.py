@@ -421,17 +421,22 @@ def test_dropin_solvers_match_scipy_exactly(name, kind):
 
 @pytest.mark.parametrize("kind", ["none", "str", "object", "three_d", "vec_short", "zero_d"])
 def test_sharded_products_refuse_bad_operands_cleanly(kind):
-    """A ShardedCSR over 2 devices: the same refusals, by name, as the core."""
+    """A ShardedCSR over 2 devices: the same refusals, by name, as the core (before the
+    fix, unshard_vector(None / "abc" / 0-d) raised AttributeError / IndexError and
+    As * "abc" NumPy's "Only integer scalar arrays can be converted")."""
     import jaxsparse.sharding as jsh
 
     mesh = jax.make_mesh((2,), ("x",), devices=jax.devices()[:2])
     As = jsh.shard(ss.csr_array(_SQUARE), mesh, "x")
     v = operand(kind, NS)
     for fn in (lambda: As @ v, lambda: v @ As, lambda: As.T @ v, lambda: As.shard_vector(v),
-               lambda: jl.cg(As, v)):
+               lambda: As.unshard_vector(v), lambda: jl.cg(As, v)):
         _, err = _run(fn)
         assert isinstance(err, _CLEAN), f"not a clean refusal: {err!r}"
         assert _names_rule(err), err
+    if kind != "zero_d":  # a 0-d array is a scalar: As * array(2.0) scales
+        _, err = _run(lambda: As * v)
+        assert isinstance(err, TypeError) and "scalar" in str(err), err
 
 
 # -- defects these fuzzers found, pinned (each was a raw or wrong error, or an answer) ---

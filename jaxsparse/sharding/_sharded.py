@@ -188,7 +188,8 @@ class ShardedCSR:
         """The length-``n`` vector held by a vector in the plan's layout."""
         index = self._layout_index(side)
         n = self.shape[0] if side == "rows" else self.shape[1]
-        if y.shape[0] != index.size:
+        y = as_dense(y, "y")
+        if y.ndim not in (1, 2) or y.shape[0] != index.size:
             raise ValueError(
                 f"y must be in the plan's layout (length {index.size}), got {y.shape}"
             )
@@ -280,8 +281,11 @@ def _whole_from_pieces(piece: np.ndarray, start: int) -> np.ndarray:
 
 
 def _require_scalar(value, op: str) -> None:
-    if np.ndim(value) != 0 or isinstance(value, ShardedCSR):
+    if isinstance(value, ShardedCSR) or value is None or np.ndim(value) != 0:
         raise TypeError(f"ShardedCSR {op} needs a scalar operand, got {type(value).__name__}")
+    dtype = getattr(value, "dtype", None)  # a tracer has one; np.asarray would fail on it
+    if np.dtype(dtype if dtype is not None else np.asarray(value).dtype).kind in "OSU":
+        raise TypeError(f"ShardedCSR {op} needs a numeric scalar, got {value!r}")
 
 
 def _same_pattern_op(a: ShardedCSR, b, fn, op: str) -> ShardedCSR:
