@@ -153,6 +153,8 @@ def check_scalar_params(params: dict) -> None:
             raise ValueError(f"{name} must be a scalar, got shape {v.shape}")
         if v.dtype.kind not in "biufc":
             raise TypeError(f"{name} must be a number, got dtype {v.dtype}")
+        if name == "maxiter" and v.dtype.kind not in "iu":  # SciPy: range(maxiter)
+            raise TypeError(f"maxiter must be an integer, got {v.dtype}")
 
 
 def _prepared(

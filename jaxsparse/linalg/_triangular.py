@@ -91,8 +91,10 @@ def _as_csr(A: Any) -> CSR | None:
 
     core = as_core(A)
     if core is None:
-        if isinstance(A, jax.Array | np.ndarray) and jnp.ndim(A) == 2:
-            return None
+        if isinstance(A, jax.Array | np.ndarray):
+            if jnp.ndim(A) == 2:
+                return None
+            raise ValueError(f"A must be 2-D, got shape {jnp.shape(A)}")  # SciPy: ValueError
         raise TypeError(f"A must be a sparse matrix or a dense 2-D array, got {type(A).__name__}")
     if core.kernel_layout != "csr":  # CSR or CSC
         warnings.warn(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..formats._base import AbstractSparse
+from ._dtypes import as_dense
 from ._spmm import dense_matmul_sparse, spmm
 from ._spmv import spmv
 
@@ -16,10 +17,9 @@ def matmul(a, b, *, backend: str | None = None):
         return spgemm(a, b, backend=backend)
     if a_sparse:
         ndim = getattr(b, "ndim", None)
-        if ndim is None:
-            import numpy as np
-
-            ndim = np.ndim(b)
+        if ndim is None:  # a list or scalar (np.ndim of a ragged list raises, unnamed)
+            b = as_dense(b, "b")
+            ndim = b.ndim
         if ndim == 1:
             return spmv(a, b, backend=backend)
         return spmm(a, b, backend=backend)
