@@ -488,3 +488,14 @@ def test_every_halo_method_on_scattered_patterns_random_operands(method, n_devic
         assert_close(y, S @ x, np.float64)
         Y = As.unshard_vector(As @ As.shard_vector(X))
         assert_close(Y, S @ X, np.float64)
+
+
+def test_a_refused_sharded_solve_leaves_no_mesh_set():
+    # jax.set_mesh sets the mesh when called: the solver once called it before checking
+    # b, and a refused b left an Explicit mesh set for the rest of the process (every
+    # later unsharded program then failed with a sharding mismatch).
+    As = jsh.shard(banded(), mesh_of(2), "x")
+    with pytest.raises(ValueError, match="must have length"):
+        js.linalg.cg(As, np.ones(5))
+    assert jax.sharding.get_abstract_mesh().empty
+    np.testing.assert_allclose(np.asarray(jnp.arange(4.0) * 2), [0, 2, 4, 6])

@@ -148,6 +148,8 @@ def check_scalar_params(params: dict) -> None:
     """Tolerances and ``maxiter`` are numeric scalars: say which one is not (a vector
     would reach ``lax.while_loop`` as a non-scalar condition; a string, JAX's message)."""
     for name, value in params.items():
+        if name.startswith("has_"):  # masks over recycled vectors (gcrotmk, lgmres)
+            continue
         v = as_dense(value, name)
         if v.ndim != 0:
             raise ValueError(f"{name} must be a scalar, got shape {v.shape}")

@@ -43,9 +43,10 @@ def solve_in_layout(
         # two matrices of one shape may split the rows differently.
         raise ValueError("M must be sharded with A's layout (shard(M, ..., like=A))")
     tracing = isinstance(b, jax.core.Tracer)
-    context = contextlib.nullcontext() if tracing else jax.set_mesh(A.mesh)
     laid_out = in_layout(A, b, "cols")
-    with context:
+    # ``jax.set_mesh`` sets the mesh when *called*, not on entering the ``with``: call
+    # it there, so that no exception can leave the mesh set for the whole process.
+    with contextlib.nullcontext() if tracing else jax.set_mesh(A.mesh):
         if laid_out:
             # Padding slots: x is 0 there whatever b holds, and A's padding rows are
             # empty. Masking b and x is a no-op forward; backward it keeps a cotangent
