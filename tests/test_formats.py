@@ -377,3 +377,21 @@ def test_from_arrays_under_jit_takes_traced_index_arrays():
                        dia.offsets)
     for got in (a, b, d):
         np.testing.assert_allclose(got, S @ x, rtol=1e-12)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dia", "bsr"])
+def test_to_scipy_gives_writable_arrays_that_scipy_can_mutate(fmt):
+    # They were read-only views of the device arrays: SciPy's in-place methods failed
+    # ("assignment destination is read-only"). The core matrix is not touched.
+    S = sps.random_array((6, 8), density=0.4, rng=0, format=fmt)
+    kw = dict(blocksize=(2, 2)) if fmt == "bsr" else {}
+    A = getattr(js, fmt.upper()).from_scipy(S, **kw)
+    before = A.todense()
+    T = A.to_scipy()
+    T.data *= 2
+    if fmt != "dia":  # (SciPy's DIA has no sum_duplicates)
+        T.sum_duplicates()
+    np.testing.assert_array_equal(T.toarray(), 2 * S.toarray())
+    np.testing.assert_array_equal(np.asarray(A.todense()), np.asarray(before))
+    if fmt != "coo":  # COO drops padding by a boolean mask, which always copies
+        assert not A.to_scipy(copy=False).data.flags.writeable  # the read-only fast path

@@ -77,8 +77,13 @@ class AbstractSparse(abc.ABC):
         """The dense ``jax.Array`` this matrix represents."""
 
     @abc.abstractmethod
-    def to_scipy(self):
-        """The equivalent ``scipy.sparse`` array (host copy, padding dropped)."""
+    def to_scipy(self, *, copy: bool = True):
+        """The equivalent ``scipy.sparse`` array (padding dropped).
+
+        ``copy=True``: writable host arrays, as SciPy's own in-place methods need
+        (``sum_duplicates``, ``A.data *= 2``). ``copy=False``: read-only views of the
+        device arrays where the platform allows it (a CPU), for code that only reads.
+        """
 
     @abc.abstractmethod
     def tocoo(self):
@@ -319,3 +324,11 @@ def mask_values(mask: jax.Array, values: jax.Array) -> jax.Array:
     import jax.numpy as jnp
 
     return jnp.where(mask, values, jnp.zeros((), values.dtype))
+
+
+def host_array(x, stop: int | None = None, *, copy: bool = True) -> np.ndarray:
+    """``x[:stop]`` on the host: a writable copy, or (``copy=False``) a view when the
+    device array can be viewed (on a CPU, a read-only one)."""
+    view = np.asarray(x)
+    view = view if stop is None else view[:stop]
+    return np.array(view) if copy else view

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._pytree import register_pytree_dataclass
 from . import _canonical, _validate
-from ._base import AbstractSparseMatrix, concrete_int, mask_values
+from ._base import AbstractSparseMatrix, concrete_int, host_array, mask_values
 from ._compressed import _host_order
 from ._index import index_dtype
 
@@ -169,13 +169,13 @@ class BSR(AbstractSparseMatrix):
                    blocksize=self.blocksize[::-1], has_sorted_indices=True,
                    has_canonical_format=self.has_canonical_format)
 
-    def to_scipy(self):
+    def to_scipy(self, *, copy: bool = True):
         import scipy.sparse as sps
 
         nb = int(self.indptr[-1])
         return sps.bsr_array(
-            (np.asarray(self.data)[:nb], np.asarray(self.indices)[:nb],
-             np.asarray(self.indptr)),
+            (host_array(self.data, nb, copy=copy), host_array(self.indices, nb, copy=copy),
+             host_array(self.indptr, copy=copy)),
             shape=self.shape, blocksize=self.blocksize,
         )
 

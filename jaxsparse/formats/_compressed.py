@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validate
-from ._base import AbstractSparseMatrix, concrete_int, mask_values
+from ._base import AbstractSparseMatrix, concrete_int, host_array, mask_values
 from ._index import index_dtype
 
 
@@ -140,12 +140,12 @@ class AbstractCompressed(AbstractSparseMatrix):
     def todense(self) -> jax.Array:
         return self.tocoo().todense()
 
-    def to_scipy(self):
+    def to_scipy(self, *, copy: bool = True):
         import scipy.sparse as sps
 
         nnz = int(self.indptr[-1])
-        args = (np.asarray(self.data)[:nnz], np.asarray(self.indices)[:nnz],
-                np.asarray(self.indptr))
+        args = (host_array(self.data, nnz, copy=copy), host_array(self.indices, nnz, copy=copy),
+                host_array(self.indptr, copy=copy))
         cls = sps.csr_array if self._major_is_row else sps.csc_array
         return cls(args, shape=self.shape)
 

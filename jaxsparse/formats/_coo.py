@@ -144,7 +144,7 @@ class COO(AbstractSparseMatrix):
         return COO(self.data, tuple(reversed(self.coords)), shape=self.shape[::-1],
                    has_canonical_format=False)
 
-    def to_scipy(self):
+    def to_scipy(self, *, copy: bool = True):  # boolean indexing copies: always writable
         import scipy.sparse as sps
 
         keep = np.asarray(self._valid())

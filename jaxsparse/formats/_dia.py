@@ -12,7 +12,7 @@ import numpy as np
 
 from .._pytree import register_pytree_dataclass
 from . import _validate
-from ._base import AbstractSparseMatrix, concrete_int, mask_values
+from ._base import AbstractSparseMatrix, concrete_int, host_array, mask_values
 from ._index import index_dtype
 
 _static = dict(static=True)
@@ -145,11 +145,12 @@ class DIA(AbstractSparseMatrix):
             data = mask_values(ok, data)
         return DIA(data, -self.offsets, shape=(m, n))
 
-    def to_scipy(self):
+    def to_scipy(self, *, copy: bool = True):
         import scipy.sparse as sps
 
-        return sps.dia_array((np.asarray(self.data)[:, : self._width],
-                              np.asarray(self.offsets)), shape=self.shape)
+        data = np.asarray(self.data)[:, : self._width]
+        return sps.dia_array((np.array(data) if copy else data,
+                              host_array(self.offsets, copy=copy)), shape=self.shape)
 
     # -- public constructors ------------------------------------------------------------
     @classmethod

@@ -21,7 +21,7 @@ from ._sharded import PlanKey, ShardedCSR
 
 def canonical_scipy(A) -> sps.csr_array:
     if isinstance(A, AbstractSparse):
-        S = A.to_scipy()
+        S = A.to_scipy(copy=False)  # only read here (a non-canonical one is copied)
     elif sps.issparse(A):
         S = A
     else:
