@@ -137,6 +137,18 @@ def test_nan_rhs_fails_as_scipy(solver):
     assert np.isnan(x_ref).all() and np.isnan(np.asarray(x)).all()
 
 
+@pytest.mark.parametrize("solver", ["lgmres", "gcrotmk"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_lgmres_and_gcrotmk_refuse_a_non_finite_rhs_as_scipy(solver, bad):
+    A = sps.csr_array(np.diag([2.0, 3.0, 4.0]))
+    b = np.array([1.0, bad, 1.0])
+    with pytest.raises(ValueError, match="RHS must contain only finite numbers") as ours:
+        getattr(jl, solver)(js.CSR.from_scipy(A), b)
+    with pytest.raises(ValueError) as theirs:
+        getattr(spla, solver)(A, b)
+    assert str(ours.value) == str(theirs.value)
+
+
 # -- options --------------------------------------------------------------------------
 def test_minres_shift():
     p = problem("random_spd")

@@ -24,6 +24,7 @@ from ._krylov import (
     initial_residual,
     real_dtype,
     replicated,
+    require_finite_rhs,
     sharded_like,
     solve_square,
 )
@@ -79,6 +80,7 @@ def gcrotmk(
 
     SciPy equivalent: ``scipy.sparse.linalg.gcrotmk``.
     """
+    require_finite_rhs(b)
     if truncate not in ("oldest", "smallest"):
         raise ValueError(f"Invalid value for 'truncate': {truncate!r}")
     if CU is not None and not isinstance(CU, list):

@@ -144,6 +144,17 @@ def solve_square(
     return solve_in_layout(A, b, x0, M_any, solve, vectors=vectors, has_aux=not implicit)
 
 
+def require_finite_rhs(b) -> None:
+    """SciPy's ``lgmres`` and ``gcrotmk`` refuse a right-hand side holding NaN or inf
+    (the other solvers return ``info > 0``). Checked when ``b`` is concrete; under
+    ``jit`` the NaN runs through and ``info`` reports non-convergence."""
+    if b is None or isinstance(b, jax.core.Tracer):
+        return
+    v = as_dense(b, "b")
+    if not isinstance(v, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(v))):
+        raise ValueError("RHS must contain only finite numbers")
+
+
 def check_scalar_params(params: dict) -> None:
     """Tolerances and ``maxiter`` are numeric scalars: say which one is not (a vector
     would reach ``lax.while_loop`` as a non-scalar condition; a string, JAX's message)."""

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._fgmres import fgmres, hessenberg_apply, recycle, stacked_pairs
-from ._krylov import basis, combine, emit, real_dtype, solve_square
+from ._krylov import basis, combine, emit, real_dtype, require_finite_rhs, solve_square
 from ._vectors import norm
 
 
@@ -63,6 +63,7 @@ def lgmres(
 
     SciPy equivalent: ``scipy.sparse.linalg.lgmres``.
     """
+    require_finite_rhs(b)
     if outer_v is not None and not isinstance(outer_v, list):
         raise TypeError(f"outer_v must be None or a list, got {type(outer_v).__name__}")
     pairs = list(outer_v or [])
