@@ -176,7 +176,6 @@ def _unique_of(parts, dtype) -> np.ndarray:
 class Agreed:
     """What every shard's fill needs from the plan (pass 2's inputs)."""
 
-    D: int
     own_capacity: int
     halo_capacity: int
     halo_width: int

@@ -40,13 +40,11 @@ def process_shards(mesh: jax.sharding.Mesh, axis: str) -> np.ndarray:
     return np.array(sorted(mine), dtype=np.int64)
 
 
-def _entries(S, row_offset: int, keep=None):
+def _entries(S, row_offset: int, keep):
     """``(row, col, value)`` of the CSR matrix ``S``'s entries, rows shifted by
     ``row_offset`` to global numbering, filtered by the row predicate ``keep``."""
     rows = np.repeat(np.arange(S.shape[0], dtype=np.int64) + row_offset, np.diff(S.indptr))
     cols, vals = S.indices.astype(np.int64), S.data
-    if keep is None:
-        return rows, cols, vals
     mask = keep(rows)
     return rows[mask], cols[mask], vals[mask]
 

@@ -88,7 +88,7 @@ def build_and_place(source: RowSource, shape, mesh, axis: str, rows: Layout, col
         halo_block_rows=H, permuted=permuted,
         local_format="dia" if n_diags else "csr", own_diagonals=n_diags,
     )
-    agreed = _blocks.Agreed(D, own_cap, halo_cap, halo_plan.width, every, pos, H, all_rows,
+    agreed = _blocks.Agreed(own_cap, halo_cap, halo_plan.width, every, pos, H, all_rows,
                             n_diags, np.dtype(dtype), np.dtype(idx))
     sharding = NamedSharding(mesh, P(axis))
     devices = _devices_of_shards(sharding, D)
