@@ -53,3 +53,19 @@ def assert_close(actual, expected, dtype=None, scale=1.0):
     t = tol(dtype or expected.dtype) * scale
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     np.testing.assert_allclose(actual, expected, rtol=t, atol=t)
+
+
+def dtype_cases(formats, dtypes, base=np.float64, per_dtype=2):
+    """``(format, dtype)`` cases covering every format and every dtype, not every pair.
+
+    For tests whose code path depends on the format, and on the dtype only through data
+    movement or promotion: ``base`` with every format, then each other dtype with
+    ``per_dtype`` formats in rotation. Each pair is a separate set of compiled programs,
+    so the full product costs ``len(formats) x len(dtypes)`` compiles for few extra paths.
+    """
+    cases = [(f, base) for f in formats]
+    others = [d for d in dtypes if np.dtype(d) != np.dtype(base)]
+    for k, d in enumerate(others):
+        for j in range(per_dtype):
+            cases.append((formats[(k * per_dtype + j) % len(formats)], d))
+    return cases

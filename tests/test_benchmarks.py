@@ -192,19 +192,19 @@ def test_bench_pallas_quick_table(tmp_path):
 
 
 def test_bench_apps_quick_weak_scaling_table(tmp_path):
-    out = _run("bench_apps.py", "--devices", "1", "2", "--apps", "gcn", "rydberg",
-               "--repeats", "1", "--json", str(tmp_path / "apps.json"))  # the fastest two
+    # The fastest app: every app already runs on 1 and 2 devices in test_examples.py.
+    out = _run("bench_apps.py", "--devices", "1", "2", "--apps", "rydberg",
+               "--repeats", "1", "--json", str(tmp_path / "apps.json"))
     ((title, header, rows),) = _tables(out)
     assert header[:2] == ["matrix", "program"] and "2dev-eff" in header
-    assert [r[0] for r in rows] == ["gcn", "rydberg"]
+    assert [r[0] for r in rows] == ["rydberg"]
     for row in rows:
         for cell in row[2:]:
             assert cell in MARKS or float(cell) > 0, row
     payload = json.loads((tmp_path / "apps.json").read_text())
-    for app in ("gcn", "rydberg"):
-        for devices in ("1", "2"):
-            report = payload["results"][app][devices]
-            assert report["devices"] == int(devices) and all(report["checks"].values())
+    for devices in ("1", "2"):
+        report = payload["results"]["rydberg"][devices]
+        assert report["devices"] == int(devices) and all(report["checks"].values())
 
 
 def test_scale_quick_table(tmp_path):

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as sps
-from _helpers import assert_close, random_scipy
+from _helpers import assert_close, dtype_cases, random_scipy
 
 import jaxsparse as js
 from jaxsparse.formats._index import index_dtype
@@ -48,8 +48,9 @@ def index_arrays(A):
     return [getattr(A, n) for n in names[A.format]]
 
 
-@pytest.mark.parametrize("fmt", ALL)
-@pytest.mark.parametrize("dtype", DTYPES)
+# Structure and data movement: every format, every dtype, not every pair (products per
+# dtype are test_products.py's grid).
+@pytest.mark.parametrize("fmt,dtype", dtype_cases(ALL, DTYPES))
 class TestAgainstScipy:
     def _pair(self, fmt, dtype):
         S = random_scipy(N, M, density=0.4, dtype=dtype, seed=5, fmt="csr")

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as sps
-from _helpers import FORMATS, assert_close, random_scipy, to_js
+from _helpers import FORMATS, assert_close, dtype_cases, random_scipy, to_js
 from jax.test_util import check_grads
 
 import jaxsparse as js
@@ -42,9 +42,8 @@ def _eq(actual, expected, dtype=None):
     assert_close(actual, expected, dtype=dtype or expected.dtype, scale=10)
 
 
-CASES = [(f, np.float64) for f in ALL_FORMATS] + [
-    (f, d) for f in ("csr", "coo") for d in (np.float32, np.int64, np.int32)
-]
+# Every format in float64; each other dtype (promotion, integer extremes) with one format.
+CASES = dtype_cases(ALL_FORMATS, (np.float32, np.int64, np.int32), per_dtype=1)
 
 
 @pytest.mark.parametrize("fmt,dtype", CASES)
