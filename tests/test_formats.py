@@ -396,3 +396,41 @@ def test_to_scipy_gives_writable_arrays_that_scipy_can_mutate(fmt):
     np.testing.assert_array_equal(np.asarray(A.todense()), np.asarray(before))
     if fmt != "coo":  # COO drops padding by a boolean mask, which always copies
         assert not A.to_scipy(copy=False).data.flags.writeable  # the read-only fast path
+
+
+@pytest.mark.parametrize("fmt", ALL)
+def test_building_from_host_arrays_compiles_nothing(fmt):
+    """Host input is padded and masked with NumPy and copied once: JAX 0.10.2's
+    ``jnp.asarray(ndarray)`` compiles a program per shape, and building a matrix of a
+    new size used to cost 3-11 compiles. Padding slots and out-of-band DIA slots are
+    still reset (checked against SciPy)."""
+    import jax._src.monitoring as monitoring
+
+    S = random_scipy(11, 13, density=0.3, seed=23, fmt="csr")  # a size no other test uses
+    compiles = []
+
+    def count(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    monitoring.register_event_duration_secs_listener(count)
+    try:
+        if fmt == "csr":  # capacity past indptr[-1], filled with garbage
+            A = js.CSR.from_arrays(np.concatenate([S.data, [7.0, 8.0]]),
+                                   np.concatenate([S.indices, [0, 99]]), S.indptr,
+                                   shape=S.shape)
+        elif fmt == "dia":  # wider than n_cols, out-of-band slots nonzero
+            D = S.todia()
+            A = js.DIA.from_arrays(np.pad(D.data, ((0, 0), (0, 3)), constant_values=5.0),
+                                   D.offsets, shape=S.shape)
+        else:
+            A = build(S.tocsr(), fmt, blocksize=(1, 1))
+    finally:
+        monitoring.unregister_event_duration_listener(count)
+    assert compiles == []
+    assert A.dtype == np.float64 and all(isinstance(a, jax.Array) for a in jax.tree.leaves(A))
+    np.testing.assert_array_equal(A.to_scipy().toarray(), S.toarray())
+    if fmt == "csr":
+        assert A.capacity == S.nnz + 2
+        np.testing.assert_array_equal(np.asarray(A.indices)[S.nnz:], [13, 13])
+        np.testing.assert_array_equal(np.asarray(A.data)[S.nnz:], [0.0, 0.0])

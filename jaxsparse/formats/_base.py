@@ -318,12 +318,14 @@ class AbstractSparseMatrix(AbstractSparse):
     shape: tuple[int, int]
 
 
-def mask_values(mask: jax.Array, values: jax.Array) -> jax.Array:
+def mask_values(mask: jax.Array, values: jax.Array, xp=None) -> jax.Array:
     """``values`` where ``mask`` (broadcast over trailing axes), else a zero of the same
-    dtype (a bare ``0`` would promote a bool matrix to int32)."""
-    import jax.numpy as jnp
+    dtype (a bare ``0`` would promote a bool matrix to int32). ``xp``: the array
+    namespace, ``jax.numpy`` unless given (``numpy`` for host input)."""
+    if xp is None:
+        import jax.numpy as xp
 
-    return jnp.where(mask, values, jnp.zeros((), values.dtype))
+    return xp.where(mask, values, xp.zeros((), values.dtype))
 
 
 def host_array(x, stop: int | None = None, *, copy: bool = True) -> np.ndarray:

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._pytree import register_pytree_dataclass
-from . import _canonical, _validate
+from . import _canonical, _host, _validate
 from ._base import AbstractSparseMatrix, concrete_int, host_array, mask_values
 from ._compressed import _host_order
 from ._index import index_dtype
@@ -198,17 +198,18 @@ class BSR(AbstractSparseMatrix):
         nbr, nbc = shape[0] // blocksize[0], shape[1] // blocksize[1]
         _validate.check_compressed(data, indices, indptr, nbr, nbc, "block rows",
                                    "block columns")
-        data = jnp.asarray(data, dtype=dtype)
+        xp = _host.namespace(data, indices, indptr)
+        data = _host.asarray(xp, data, dtype)
         idx = index_dtype(*shape, np.size(data))
-        indices = jnp.asarray(indices, dtype=idx)
-        indptr = jnp.asarray(indptr, dtype=idx)
-        real = jnp.arange(indices.shape[0], dtype=idx) < indptr[-1]
-        indices = jnp.where(real, indices, nbc).astype(idx)
-        data = mask_values(real[:, None, None], data)
+        indices = xp.asarray(indices, dtype=idx)
+        indptr = xp.asarray(indptr, dtype=idx)
+        real = xp.arange(indices.shape[0], dtype=idx) < indptr[-1]
+        indices = xp.where(real, indices, nbc).astype(idx)
+        data = mask_values(real[:, None, None], data, xp)
         sorted_ = canonical = False
         if _validate.is_concrete(indices, indptr):
             sorted_, canonical = _host_order(np.asarray(indices), np.asarray(indptr))
-        return cls(data, indices, indptr, shape=shape, blocksize=blocksize,
+        return cls(*_host.to_device(data, indices, indptr), shape=shape, blocksize=blocksize,
                    has_sorted_indices=sorted_, has_canonical_format=canonical)
 
     @classmethod

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate
+from . import _host, _validate
 from ._base import AbstractSparseMatrix, concrete_int, host_array, mask_values
 from ._index import index_dtype
 
@@ -162,20 +162,21 @@ class AbstractCompressed(AbstractSparseMatrix):
         major, minor = ("rows", "columns") if cls._major_is_row else ("columns", "rows")
         _validate.check_data(data, dtype)
         _validate.check_compressed(data, indices, indptr, n_major, n_minor, major, minor)
-        data = jnp.asarray(data, dtype=dtype)
+        xp = _host.namespace(data, indices, indptr)
+        data = _host.asarray(xp, data, dtype)
         _validate.check_data_dtype(data.dtype)
         idx_dtype = index_dtype(n_major, n_minor, np.shape(indices)[0])
-        indices = jnp.asarray(indices, dtype=idx_dtype)
-        indptr = jnp.asarray(indptr, dtype=idx_dtype)
-        slot = jnp.arange(indices.shape[0], dtype=idx_dtype)
+        indices = xp.asarray(indices, dtype=idx_dtype)
+        indptr = xp.asarray(indptr, dtype=idx_dtype)
+        slot = xp.arange(indices.shape[0], dtype=idx_dtype)
         real = slot < indptr[-1]
-        indices = jnp.where(real, indices, n_minor).astype(idx_dtype)
-        data = mask_values(real.reshape(real.shape + (1,) * (data.ndim - 1)), data)
+        indices = xp.where(real, indices, n_minor).astype(idx_dtype)
+        data = mask_values(real.reshape(real.shape + (1,) * (data.ndim - 1)), data, xp)
         sorted_ = canonical = False
         if _validate.is_concrete(indices, indptr):
             sorted_, canonical = _host_order(np.asarray(indices), np.asarray(indptr))
-        return cls(data, indices, indptr, shape=shape, has_sorted_indices=sorted_,
-                   has_canonical_format=canonical)
+        return cls(*_host.to_device(data, indices, indptr), shape=shape,
+                   has_sorted_indices=sorted_, has_canonical_format=canonical)
 
     @classmethod
     def from_scipy(cls, matrix):

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._pytree import register_pytree_dataclass
-from . import _validate
+from . import _host, _validate
 from ._base import AbstractSparseMatrix, concrete_int
 from ._index import index_dtype
 
@@ -178,11 +178,12 @@ class COO(AbstractSparseMatrix):
         if _validate.is_concrete(*coords):
             for c, name, axis, bound in zip(coords, names, axes, shape, strict=True):
                 _validate.check_indices_in_range(np.asarray(c), bound, name, axis)
-        data = jnp.asarray(data, dtype=dtype)
+        xp = _host.namespace(data, *coords)
+        data = _host.asarray(xp, data, dtype)
         _validate.check_data_dtype(data.dtype)
         idx = index_dtype(*shape, np.shape(data)[0])
-        coords = tuple(jnp.asarray(c, dtype=idx) for c in coords)
-        return cls(data, coords, shape=shape, has_canonical_format=False)
+        data, *coords = _host.to_device(data, *(xp.asarray(c, dtype=idx) for c in coords))
+        return cls(data, tuple(coords), shape=shape, has_canonical_format=False)
 
     @classmethod
     def from_scipy(cls, matrix) -> COO:

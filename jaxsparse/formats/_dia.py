@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._pytree import register_pytree_dataclass
-from . import _validate
+from . import _host, _validate
 from ._base import AbstractSparseMatrix, concrete_int, host_array, mask_values
 from ._index import index_dtype
 
@@ -84,10 +84,7 @@ class DIA(AbstractSparseMatrix):
 
     def _band(self) -> tuple[jax.Array, jax.Array]:
         """``(rows, in_band)``, both ``(n_diags, n_cols)``: the row of every data slot."""
-        n, m = self.shape
-        cols = jnp.arange(m, dtype=self.offsets.dtype)
-        rows = cols[None, :] - self.offsets[:, None]
-        return rows, (rows >= 0) & (rows < n) & (cols[None, :] < self._width)
+        return _band(jnp, self.offsets, self.shape, self._width)
 
     def with_data(self, data: jax.Array) -> DIA:
         if data.shape[:2] != self.data.shape[:2]:
@@ -164,20 +161,21 @@ class DIA(AbstractSparseMatrix):
         _validate.check_dia(data, offsets)
         n, m = shape
         _check_padded_size(np.shape(data), m, np.dtype(dtype or _validate.dtype_of(data)))
-        data = jnp.asarray(data, dtype=dtype)
+        xp = _host.namespace(data, offsets)
+        data = _host.asarray(xp, data, dtype)
         k, width = data.shape
         if width < m:
-            data = jnp.concatenate([data, jnp.zeros((k, m - width), data.dtype)], axis=1)
+            data = xp.concatenate([data, xp.zeros((k, m - width), data.dtype)], axis=1)
         data = data[:, :m]
         host_offsets = np.asarray(offsets) if _validate.is_concrete(offsets) else None
         biggest = int(np.abs(host_offsets).max()) if host_offsets is not None and k else 0
         idx = index_dtype(n, m, data.size, biggest)
-        out = cls(data, jnp.asarray(offsets, dtype=idx), shape=shape,
-                  width=None if width >= m else int(width))
-        if k == 0:  # nothing to mask (and _band would build an n_cols-long arange)
-            return out
-        _, in_band = out._band()
-        return dataclasses.replace(out, data=mask_values(in_band, out.data))
+        offsets = xp.asarray(offsets, dtype=idx)
+        if k:  # else nothing to mask (and the band would be an n_cols-long arange)
+            _, in_band = _band(xp, offsets, shape, min(width, m))
+            data = mask_values(in_band, data, xp)
+        data, offsets = _host.to_device(data, offsets)
+        return cls(data, offsets, shape=shape, width=None if width >= m else int(width))
 
     @classmethod
     def from_scipy(cls, matrix) -> DIA:
@@ -201,3 +199,12 @@ class DIA(AbstractSparseMatrix):
             )
         return COO.fromdense(dense).todia()
 
+
+
+def _band(xp, offsets, shape: tuple[int, int], width: int):
+    """``(rows, in_band)``, both ``(n_diags, n_cols)``: the row of every data slot, and
+    whether it lies in the matrix and within the first ``width`` columns."""
+    n, m = shape
+    cols = xp.arange(m, dtype=offsets.dtype)
+    rows = cols[None, :] - offsets[:, None]
+    return rows, (rows >= 0) & (rows < n) & (cols[None, :] < width)
