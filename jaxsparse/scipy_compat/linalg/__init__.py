@@ -28,7 +28,8 @@ _CORE = ("eigs", "eigsh", "expm", "expm_multiply", "inv", "lobpcg", "matrix_powe
 
 globals().update(_forward_module(_sl, __name__, skip={"LinearOperator", "aslinearoperator"}))
 for _name in _ISOLVE:
-    globals()[_name] = _routed(getattr(_isolve, _name), getattr(_sl, _name), __name__)
+    globals()[_name] = _routed(getattr(_isolve, _name), getattr(_sl, _name), __name__,
+                               plain_operands=True)
 for _name in _CORE:
     globals()[_name] = _routed(getattr(_core, _name), getattr(_sl, _name), __name__)
 
