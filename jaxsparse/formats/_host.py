@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._hugepages import collapse
+
 
 def namespace(*arrays: Any) -> ModuleType:
     """``numpy`` when every array is host data, else ``jax.numpy`` (tracers are
@@ -34,5 +36,8 @@ def asarray(xp: ModuleType, x: Any, dtype: Any = None):
 
 
 def to_device(*arrays: Any) -> tuple[jax.Array, ...]:
-    """Each host array copied to the default device; device arrays and tracers as is."""
-    return tuple(a if isinstance(a, jax.Array) else jax.device_put(a) for a in arrays)
+    """Each host array copied to the default device (large ones on huge pages, see
+    ``jaxsparse._hugepages``); device arrays and tracers as is."""
+    out = tuple(a if isinstance(a, jax.Array) else jax.device_put(a) for a in arrays)
+    collapse(*(o for o, a in zip(out, arrays, strict=True) if o is not a))
+    return out

@@ -1,0 +1,103 @@
+"""Large matrix buffers on CPU devices are collapsed into 2 MB pages (``_hugepages``):
+XLA's allocator leaves them on 4 KB pages, where a product pays TLB misses that SciPy
+(NumPy's arrays get huge pages) does not."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import jax
+import numpy as np
+import pytest
+import scipy.sparse as sps
+
+import jaxsparse as js
+from jaxsparse import _hugepages
+
+HUGE = 1 << 21
+
+
+def _big(n=1 << 20):
+    """A tridiagonal CSR whose data (24 MB) and indices (12 MB) span whole 2 MB pages."""
+    return sps.diags_array([-np.ones(n - 1), 2 * np.ones(n), -np.ones(n - 1)],
+                           offsets=[-1, 0, 1], format="csr")
+
+
+@pytest.fixture
+def advised(monkeypatch):
+    """The (start, length, advice) of every madvise call, made by a recorder."""
+    calls = []
+    monkeypatch.setattr(_hugepages, "_madvise",
+                        lambda: lambda start, length, advice: calls.append(
+                            (start, length, advice)) or 0)
+    return calls
+
+
+def _covers(calls, a):
+    """Some call covers every whole 2 MB page inside ``a``'s buffer, and only those."""
+    start = a.unsafe_buffer_pointer()
+    lo, hi = -(-start // HUGE) * HUGE, (start + a.nbytes) // HUGE * HUGE
+    return (lo, hi - lo, _hugepages.MADV_COLLAPSE) in calls
+
+
+def test_constructors_collapse_large_buffers_only(advised):
+    A = js.CSR.from_scipy(_big())
+    assert _covers(advised, A.data) and _covers(advised, A.indices)
+    assert all(start % HUGE == 0 and length % HUGE == 0 for start, length, _ in advised)
+    advised.clear()
+    js.CSR.from_scipy(_big(1000))
+    assert advised == []
+
+
+def test_sharded_blocks_are_collapsed_per_shard(advised):
+    mesh = jax.make_mesh((2,), ("x",), devices=jax.devices()[:2])
+    As = js.sharding.shard(_big(), mesh, "x", local_format="csr")
+    for shard in As.own_data.addressable_shards:
+        assert _covers(advised, shard.data)
+
+
+def test_jaxsparse_hugepages_0_turns_it_off(monkeypatch):
+    monkeypatch.setenv("JAXSPARSE_HUGEPAGES", "0")
+    _hugepages._madvise.cache_clear()
+    try:
+        assert _hugepages._madvise() is None
+    finally:
+        monkeypatch.delenv("JAXSPARSE_HUGEPAGES")
+        _hugepages._madvise.cache_clear()
+
+
+def _kernel_collapses() -> bool:
+    try:
+        mode = open("/sys/kernel/mm/transparent_hugepage/enabled").read()
+    except OSError:
+        return False
+    major, minor = (int(v) for v in platform.release().split(".")[:2])
+    return "[never]" not in mode and (major, minor) >= (6, 1)
+
+
+def _anon_huge_kb(address: int) -> int:
+    with open(f"/proc/{os.getpid()}/smaps") as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines):
+        span = line.split(" ", 1)[0]
+        if "-" not in span or not all(c in "0123456789abcdef-" for c in span):
+            continue
+        lo, hi = (int(v, 16) for v in span.split("-"))
+        if lo <= address < hi:
+            for field in lines[i + 1:i + 30]:
+                if field.startswith("AnonHugePages:"):
+                    return int(field.split()[1])
+    return 0
+
+
+@pytest.mark.skipif(not _kernel_collapses(),
+                    reason="needs Linux >= 6.1 (MADV_COLLAPSE) with transparent huge pages "
+                           "not set to 'never'")
+def test_the_kernel_backs_a_matrix_with_huge_pages():
+    A = js.CSR.from_scipy(_big())
+    start = A.data.unsafe_buffer_pointer()
+    whole_pages = (start + A.data.nbytes) // HUGE - -(-start // HUGE)  # 11 of 2 MB
+    assert _anon_huge_kb(start) >= whole_pages * HUGE // 1024
+    x = np.arange(A.shape[1], dtype=float)
+    np.testing.assert_array_equal(np.asarray(A @ x), _big() @ x)  # contents unchanged
