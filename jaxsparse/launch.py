@@ -178,10 +178,40 @@ def run(cmd: list[str], n: int, *, devices: int = 1, port: int | None = None,
         port = free_port()
     else:
         check_port(port)
+    with _interrupt_flag() as interrupted:
+        return _supervise(cmd, n, devices, port, timeout, interrupted)
+
+
+@contextlib.contextmanager
+def _interrupt_flag():
+    """An event set by Ctrl-C (SIGINT) while the ranks run.
+
+    A ``KeyboardInterrupt`` raised wherever the main thread happens to be can land
+    between a lock's acquire and the ``with`` block that would release it, or inside the
+    constructor that starts the ranks, before anything can stop them; once in CI, Ctrl-C
+    did not stop the launcher within 20 s. The handler only sets a flag; the supervising
+    loop reads it between polls. Off the main thread, where
+    handlers cannot be installed, the flag stays clear and ``KeyboardInterrupt`` is
+    handled as before.
+    """
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: flag.set())
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _supervise(cmd, n, devices, port, timeout, interrupted: threading.Event) -> int:
     ranks = _Ranks(cmd, n, devices, port)
     start = time.monotonic()
     try:
         while True:
+            if interrupted.is_set():
+                raise KeyboardInterrupt
             failed = ranks.first_failure()
             if failed is not None:
                 rank, code = failed

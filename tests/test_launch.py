@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -304,3 +305,31 @@ def test_a_hung_worker_is_bounded_by_the_timeout(tmp_path):
 def test_free_port_is_bindable():
     port = launch.free_port()
     launch.check_port(port)  # nothing listens there
+
+
+@pytest.mark.parametrize("when", ["while starting the ranks", "while they run"])
+def test_ctrl_c_is_a_flag_read_between_polls(monkeypatch, capsys, when):
+    """In-process: SIGINT during ``run`` sets a flag instead of raising wherever the
+    main thread is. Even when it arrives between starting one rank and the next (a
+    ``KeyboardInterrupt`` there escaped ``run`` and left the first rank running),
+    ``run`` returns 130 with every rank stopped, and the previous SIGINT handler is back
+    afterwards."""
+    started = []
+    popen = subprocess.Popen
+
+    def spawn(*args, **kwargs):
+        started.append(popen(*args, **kwargs))
+        if when == "while starting the ranks" and len(started) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # handled in this (main) thread, now
+        return started[-1]
+
+    monkeypatch.setattr(launch.subprocess, "Popen", spawn)
+    if when == "while they run":
+        threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    before = signal.getsignal(signal.SIGINT)
+    start = time.monotonic()
+    code = launch.run([sys.executable, "-c", "import time; time.sleep(60)"], 2)
+    assert code == 130 and time.monotonic() - start < 30
+    assert "interrupted; stopping every rank" in capsys.readouterr().err
+    assert len(started) == 2 and all(p.poll() is not None for p in started)
+    assert signal.getsignal(signal.SIGINT) is before
