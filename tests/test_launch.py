@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import pytest
@@ -308,28 +307,36 @@ def test_free_port_is_bindable():
 
 
 @pytest.mark.parametrize("when", ["while starting the ranks", "while they run"])
-def test_ctrl_c_is_a_flag_read_between_polls(monkeypatch, capsys, when):
-    """In-process: SIGINT during ``run`` sets a flag instead of raising wherever the
-    main thread is. Even when it arrives between starting one rank and the next (a
-    ``KeyboardInterrupt`` there escaped ``run`` and left the first rank running),
-    ``run`` returns 130 with every rank stopped, and the previous SIGINT handler is back
-    afterwards."""
-    started = []
-    popen = subprocess.Popen
+def test_ctrl_c_is_a_flag_read_between_polls(tmp_path, when):
+    """SIGINT during ``run`` sets a flag instead of raising wherever the main thread is.
+    Even when it arrives between starting one rank and the next (a ``KeyboardInterrupt``
+    there escaped ``run`` and left the first rank running), ``run`` returns 130 with
+    every rank stopped, and the previous SIGINT handler is back afterwards. Run in a
+    fresh interpreter: the launcher forks, which a test worker holding JAX's threads
+    should not do."""
+    prog = _script(tmp_path, f"""
+        import os, signal, subprocess, sys, threading, time
+        from jaxsparse import launch
 
-    def spawn(*args, **kwargs):
-        started.append(popen(*args, **kwargs))
-        if when == "while starting the ranks" and len(started) == 1:
-            os.kill(os.getpid(), signal.SIGINT)  # handled in this (main) thread, now
-        return started[-1]
+        started, popen = [], subprocess.Popen
 
-    monkeypatch.setattr(launch.subprocess, "Popen", spawn)
-    if when == "while they run":
-        threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-    before = signal.getsignal(signal.SIGINT)
-    start = time.monotonic()
-    code = launch.run([sys.executable, "-c", "import time; time.sleep(60)"], 2)
-    assert code == 130 and time.monotonic() - start < 30
-    assert "interrupted; stopping every rank" in capsys.readouterr().err
-    assert len(started) == 2 and all(p.poll() is not None for p in started)
-    assert signal.getsignal(signal.SIGINT) is before
+        def spawn(*args, **kwargs):
+            started.append(popen(*args, **kwargs))
+            if {when!r} == "while starting the ranks" and len(started) == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # handled in this (main) thread, now
+            return started[-1]
+
+        subprocess.Popen = spawn
+        if {when!r} == "while they run":
+            threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        before = signal.getsignal(signal.SIGINT)
+        start = time.monotonic()
+        code = launch.run([sys.executable, "-c", "import time; time.sleep(60)"], 2)
+        print("code", code, "fast", time.monotonic() - start < 30, "ranks", len(started),
+              "stopped", all(p.poll() is not None for p in started),
+              "handler back", signal.getsignal(signal.SIGINT) is before)
+    """)
+    done = subprocess.run([sys.executable, prog], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "code 130 fast True ranks 2 stopped True handler back True", (
+        done.stdout + done.stderr)
+    assert "interrupted; stopping every rank" in done.stderr
