@@ -95,10 +95,10 @@ def gcrotmk(
         return solve_square(
             "gcrotmk", _loop, A, b, x0, (M,), params=params, static=static, callback=callback
         )
-    vectors = None
+    vectors = masks = None
     if pairs:
-        C_in, U_in, params["has_c"] = stacked_pairs(pairs, optional=0)
-        vectors = dict(C_in=C_in, U_in=U_in)
+        C_in, U_in, has_c = stacked_pairs(pairs, optional=0)
+        vectors, masks = dict(C_in=C_in, U_in=U_in), dict(has_c=has_c)
     (x, info), (C, U, count) = solve_square(
         "gcrotmk",
         _run,
@@ -111,6 +111,7 @@ def gcrotmk(
         callback=callback,
         implicit=False,
         vectors=vectors,
+        masks=masks,
     )
     count = int(count)
     CU[:] = [(None if discard_C else C[i], U[i]) for i in range(count)] + [(None, x)]

@@ -113,14 +113,17 @@ def solve_square(
     implicit: bool = True,
     hermitian: bool = False,
     vectors: dict | None = None,
+    masks: dict | None = None,
 ):
     """Run ``loop`` on ``A x = b`` with SciPy's conventions; returns ``(x, info)``.
 
     ``Ms`` are the preconditioners (``None`` for the identity). ``params`` are traced
     scalars (tolerances, ``maxiter``), ``static`` hashable options (buffer sizes).
     ``vectors`` (name -> ``(p, n)`` stack, e.g. recycled subspaces) join ``params`` in
-    ``b``'s layout. A loop run with ``implicit=False`` (no gradients) returns
-    ``((x, info), aux)``; stacks of vectors in ``aux`` come back in global order.
+    ``b``'s layout; ``masks`` (name -> small array, e.g. which recycled pairs came
+    without a vector) join ``params`` as they are. A loop run with ``implicit=False``
+    (no gradients) returns ``((x, info), aux)``; stacks of vectors in ``aux`` come
+    back in global order.
     ``hermitian``: ``A`` and the preconditioners are Hermitian, so the gradient's
     transposed solve runs on ``A`` itself (``A^T = conj(A)``), never on ``A.T``.
     """
@@ -128,6 +131,7 @@ def solve_square(
     if b.ndim != 1:
         raise ValueError(f"b must be 1-D, got shape {b.shape}")
     check_scalar_params(params)
+    params = {**params, **(masks or {})}
     M_any = next((M for M in Ms if M is not None), None)
     solve = functools.partial(
         _prepared,
@@ -159,8 +163,6 @@ def check_scalar_params(params: dict) -> None:
     """Tolerances and ``maxiter`` are numeric scalars: say which one is not (a vector
     would reach ``lax.while_loop`` as a non-scalar condition; a string, JAX's message)."""
     for name, value in params.items():
-        if name.startswith("has_"):  # masks over recycled vectors (gcrotmk, lgmres)
-            continue
         v = as_dense(value, name)
         if v.ndim != 0:
             raise ValueError(f"{name} must be a scalar, got shape {v.shape}")

@@ -75,10 +75,10 @@ def lgmres(
         return solve_square(
             "lgmres", _loop, A, b, x0, (M,), params=params, static=static, callback=callback
         )
-    vectors = None
+    vectors = masks = None
     if pairs:
-        Z_in, W_in, params["has_w"] = stacked_pairs(pairs, optional=1)
-        vectors = dict(Z_in=Z_in, W_in=W_in)
+        Z_in, W_in, has_w = stacked_pairs(pairs, optional=1)
+        vectors, masks = dict(Z_in=Z_in, W_in=W_in), dict(has_w=has_w)
     (x, info), (Zo, Wo, count) = solve_square(
         "lgmres",
         _run,
@@ -91,6 +91,7 @@ def lgmres(
         callback=callback,
         implicit=False,
         vectors=vectors,
+        masks=masks,
     )
     outer_v[:] = [(Zo[i], Wo[i] if store_outer_Av else None) for i in range(int(count))]
     return x, info

@@ -151,23 +151,19 @@ def agreed_halo(keys: np.ndarray, D: int, block: int, method: str, gather
     if method not in HALO_METHODS:
         raise ValueError(f"halo must be one of {HALO_METHODS}, got {method!r}")
     every = np.unique(np.concatenate(gather(keys)))
-    u_dst, rem = np.divmod(every, D * block)
-    u_src, u_slot = np.divmod(rem, block)
-    halo_plan, pos = _plan_halo(u_dst, u_src, u_slot, D, block, method)
+    halo_plan, pos = _plan_halo(every, D, block, method)
     return halo_plan, every, pos
 
 
-def _plan_halo(dst, src, src_slot, D, block, method):
-    """Group halo reads by (reader, owner); choose the collective; number the halo.
+def _plan_halo(uniq, D, block, method):
+    """Group the halo reads ``uniq`` (distinct sorted keys, one per value that must
+    move) by (reader, owner); choose the collective; number the halo.
 
-    Returns the plan and, for every halo entry, its column in the reader's halo vector.
+    Returns the plan and, for every key, its column in the reader's halo vector.
     """
     distinct = np.zeros(D, dtype=np.int64)
-    if dst.size == 0:
-        return HaloPlan("none", (), (), np.zeros((D, 0), np.int64), 0, distinct), dst
-    # unique (reader, owner, owner slot) triples, i.e. the values that must move
-    key = (dst * D + src) * block + src_slot
-    uniq, inverse = np.unique(key, return_inverse=True)
+    if uniq.size == 0:
+        return HaloPlan("none", (), (), np.zeros((D, 0), np.int64), 0, distinct), uniq
     u_dst, rem = np.divmod(uniq, D * block)
     u_src, u_slot = np.divmod(rem, block)
     pair = u_dst * D + u_src
@@ -187,7 +183,7 @@ def _plan_halo(dst, src, src_slot, D, block, method):
     if method == "all_gather":
         pos = u_src * block + u_slot  # index into the gathered (D * R,) vector
         send = np.zeros((D, 0), np.int64)
-        return HaloPlan("all_gather", (), (), send, D * block, distinct), pos[inverse]
+        return HaloPlan("all_gather", (), (), send, D * block, distinct), pos
     if method == "ppermute":
         offsets = np.concatenate([[0], np.cumsum([round_size[d] for d in shifts])])
         offset_of_shift = np.zeros(D, dtype=np.int64)
@@ -197,14 +193,12 @@ def _plan_halo(dst, src, src_slot, D, block, method):
         send = np.full((D, int(offsets[-1])), block, dtype=np.int64)
         send[u_src, pos] = u_slot  # the owner sends its slot at the reader's position
         sizes = tuple(int(round_size[d]) for d in shifts)
-        return HaloPlan("ppermute", shifts, sizes, send, int(offsets[-1]), distinct), \
-            pos[inverse]
+        return HaloPlan("ppermute", shifts, sizes, send, int(offsets[-1]), distinct), pos
     # all_to_all: owner s sends block [r] (a2a_size values) to reader r
     pos = u_src * a2a_size + rank
     send = np.full((D, D * a2a_size), block, dtype=np.int64)
     send[u_src, u_dst * a2a_size + rank] = u_slot
-    return HaloPlan("all_to_all", (), (a2a_size,), send, D * a2a_size, distinct), \
-        pos[inverse]
+    return HaloPlan("all_to_all", (), (a2a_size,), send, D * a2a_size, distinct), pos
 
 
 def _choose(pp_volume, n_rounds, a2a_size, max_distinct, D, block):
