@@ -259,8 +259,11 @@ def test_vals_are_csr_slot_ordered_in_both_layouts_and_with_values_under_jit():
     for got, want in zip(Ds.vals, Cs.vals, strict=True):  # layout-independent
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     assert Ds.vals[0].shape == Cs.own_indices.shape
-    # the diagonal layout keeps no CSR column indices: its slot map holds the pattern
-    assert Ds.own_indices is None and Ds.own_slot.shape == Cs.own_indices.shape
+    # the diagonal layout keeps no CSR column indices: a mask over the band holds the
+    # pattern, one byte per band slot
+    n_diags, n_cols = Ds.plan.own_diagonals, Ds.plan.cols.block
+    assert Ds.own_indices is None and Ds.own_mask.shape == (4, n_diags, n_cols)
+    assert Ds.own_mask.dtype == np.bool_
     np.testing.assert_array_equal(np.asarray(own_columns(Ds)), np.asarray(Cs.own_indices))
     x = np.random.default_rng(0).standard_normal(S.shape[0])
     xs = Ds.shard_vector(x)
@@ -270,6 +273,16 @@ def test_vals_are_csr_slot_ordered_in_both_layouts_and_with_values_under_jit():
     np.testing.assert_array_equal(np.asarray(back.own_data), np.asarray(Ds.own_data))
     with pytest.raises(ValueError, match="vals must be"):
         Ds.with_values((Ds.own_data, Ds.halo_data))  # DIA-shaped: not what vals holds
+
+
+def test_the_band_mask_tells_stored_zeros_from_holes():
+    S = poisson2d(9, 7)  # holes in the +-1 diagonals at the grid's edges
+    S.data[::5] = 0.0  # stored zeros: entries of the pattern all the same
+    Ds, Cs = _both(S, mesh_of(2))
+    assert int(np.asarray(Ds.own_mask).sum()) == int(np.asarray(Cs.own_indptr)[:, -1].sum())
+    np.testing.assert_array_equal(np.asarray(own_columns(Ds)), np.asarray(Cs.own_indices))
+    for got, want in zip(Ds.vals, Cs.vals, strict=True):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
 def test_grad_through_the_dia_product_matches_csr():

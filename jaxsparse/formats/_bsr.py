@@ -219,6 +219,7 @@ class BSR(AbstractSparseMatrix):
         if not sps.issparse(matrix):
             raise TypeError(f"matrix must be a scipy.sparse array, got {type(matrix).__name__}")
         _validate.check_scipy_input(matrix)
+        _validate.check_scipy_conversion(matrix, "bsr")
         m = matrix.tobsr(blocksize=blocksize)
         out = cls.from_arrays(m.data, m.indices, m.indptr, shape=m.shape,
                               blocksize=m.blocksize)

@@ -186,6 +186,7 @@ class AbstractCompressed(AbstractSparseMatrix):
         if not sps.issparse(matrix):
             raise TypeError(f"matrix must be a scipy.sparse array, got {type(matrix).__name__}")
         _validate.check_scipy_input(matrix)
+        _validate.check_scipy_conversion(matrix, "csr" if cls._major_is_row else "csc")
         m = matrix.tocsr() if cls._major_is_row else matrix.tocsc()
         out = cls.from_arrays(m.data, m.indices, m.indptr, shape=m.shape)
         if m.has_canonical_format:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 import jax
@@ -27,20 +26,12 @@ def _check_padded_size(data_shape: tuple[int, ...], n_cols: int, dtype: np.dtype
     for terabytes (or, with overcommit, get them lazily and thrash).
     """
     k, width = data_shape
-    needed = k * n_cols * dtype.itemsize
     if width >= n_cols:
         return
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not a POSIX system: let JAX decide
-        return
-    if needed > memory:
-        raise ValueError(
-            f"shape has {n_cols} columns: DIA stores n_cols slots per diagonal, so "
-            f"{k} diagonals need {needed} bytes, more than this machine's memory "
-            f"({memory} bytes); data has only {width} columns. Use COO or CSR for a "
-            "matrix this wide"
-        )
+    _validate.check_fits_memory(
+        k * n_cols * dtype.itemsize,
+        f"shape has {n_cols} columns: DIA stores n_cols slots per diagonal (data has only "
+        f"{width}; use COO or CSR for a matrix this wide), so {k} diagonals")
 
 
 @register_pytree_dataclass

@@ -9,6 +9,7 @@ we always run them on concrete input. Traced input gets the static (shape) check
 from __future__ import annotations
 
 import operator
+import os
 from typing import Any
 
 import jax
@@ -167,6 +168,10 @@ def check_scipy_input(matrix: Any) -> None:
     if fmt in ("csr", "csc", "bsr"):
         try:
             matrix.check_format(full_check=True)
+            # SciPy skips its full check when indptr[-1] == 0, so a decreasing indptr
+            # such as [0, 5, 0] passes and its conversions read out of bounds
+            if np.any(np.diff(np.asarray(matrix.indptr)) < 0):
+                raise ValueError("indptr must be non-decreasing")
         except (ValueError, TypeError) as e:
             raise ValueError(f"matrix is not a valid SciPy {fmt.upper()} matrix: {e}") from None
     elif fmt == "coo":
@@ -177,3 +182,38 @@ def check_scipy_input(matrix: Any) -> None:
             if coord.size and (coord.min() < 0 or coord.max() >= bound):
                 raise ValueError(f"matrix.{name} must lie in [0, {bound}), found "
                                  f"{coord.min()}..{coord.max()}")
+
+
+def machine_memory() -> int | None:
+    """This machine's physical memory in bytes, or None where it cannot be read."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        return None
+
+
+def check_fits_memory(needed: int, what: str) -> None:
+    """Refuse, before allocating, an array of ``needed`` bytes that the claimed shape
+    asks for and no machine here could hold (a shape its data cannot back): a clear
+    ``ValueError`` instead of a ``MemoryError``, or pages overcommitted and thrashed."""
+    memory = machine_memory()
+    if memory is not None and needed > memory:
+        raise ValueError(f"{what} need {needed} bytes, more than this machine's memory "
+                         f"({memory} bytes)")
+
+
+def check_scipy_conversion(matrix: Any, target: str) -> None:
+    """Before SciPy converts ``matrix`` to ``target`` ("csr", "csc", "bsr"): the result
+    keeps an indptr slot per row (per column for CSC), and SciPy's BSR conversion also
+    keeps a slot per column while it counts blocks. The claimed shape, not the stored
+    entries, sizes these; refuse when no machine here could hold them."""
+    shape = tuple(int(n) for n in matrix.shape)
+    if target == "bsr":
+        needed, what = shape[0] + shape[1] + 2, "a slot per row and per column"
+    elif matrix.format == target:
+        return  # the input already holds this indptr
+    else:
+        axis, per = (1, "column") if target == "csc" else (0, "row")
+        needed, what = shape[axis] + 1, f"an indptr slot per {per}"
+    check_fits_memory(needed * 8, f"shape {shape}: converting to {target.upper()} keeps "
+                      f"{what}, and these {needed} slots")

@@ -31,6 +31,7 @@ import inspect
 import sys
 
 import jax
+import numpy as np
 import scipy.sparse as ss
 
 from ..formats import BSR, COO, CSC, CSR, DIA
@@ -53,6 +54,12 @@ class Containers:
     """SciPy builds results through these: here they name the drop-in's classes."""
 
     _is_matrix_kind = False
+
+    def __init__(self, *args, **kwargs):
+        if args and ss.issparse(args[0]) and not _internal_caller():
+            _check_sparse_argument(args[0])
+        super().__init__(*args, **kwargs)
+
     _bsr_container = _container("bsr")
     _coo_container = _container("coo")
     _csc_container = _container("csc")
@@ -95,14 +102,37 @@ def _check_indices(A) -> None:
         raise ValueError("indptr must be a non-decreasing sequence")
 
 
+def _check_sparse_argument(S) -> None:
+    """A compressed SciPy matrix about to be converted: SciPy's conversions trust its
+    ``indptr`` and ``indices`` (and its default check passes an ``indptr`` such as
+    [0, 5, 0], which made ``csc_array(csr)`` read out of bounds and crash)."""
+    if S.format not in ("csr", "csc", "bsr"):
+        return
+    indptr, indices = np.asarray(S.indptr), np.asarray(S.indices)
+    if indptr.size > 1 and (indptr[1:] < indptr[:-1]).any():
+        raise ValueError("indptr must be a non-decreasing sequence")
+    if indptr.size and (indptr[0] != 0 or indptr[-1] > indices.size):
+        raise ValueError(f"indptr must start at 0 and end at most at len(indices) = "
+                         f"{indices.size}, got {indptr[0]}..{indptr[-1]}")
+    n_blocks = S.blocksize[1] if S.format == "bsr" else 1
+    minor = S.shape[0] if S.format == "csc" else S.shape[1] // n_blocks
+    used = indices[: int(indptr[-1])] if indptr.size else indices[:0]
+    if used.size and (used.min() < 0 or used.max() >= minor):
+        raise ValueError(f"indices must be >= 0 and < {minor}, got values in "
+                         f"[{used.min()}, {used.max()}]")
+
+
 class DropIn(Containers):
     """Base of the drop-in classes that can live on the device (csr csc coo dia bsr)."""
 
     format_name = ""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.format_name in ("csr", "csc", "bsr") and not _internal_caller():
+        internal = _internal_caller()
+        if args and ss.issparse(args[0]) and not internal:
+            _check_sparse_argument(args[0])
+        super().__init__(*args, **kwargs)  # Containers: called from here, checks nothing
+        if self.format_name in ("csr", "csc", "bsr") and not internal:
             _check_indices(self)
 
     @classmethod

@@ -206,7 +206,9 @@ def fill(source: RowSource, s: int, rows: Layout, cols: Layout, found: Survey,
     own_count = np.zeros(R, np.int64)
     n_diags = agreed.diagonals
     where = _OwnPosition(found, agreed, R, C)
-    own_i = np.full(agreed.own_capacity, n_diags * C if n_diags else C, idx)
+    # CSR: the columns; diagonals: which slots of the DIA data hold an entry (1 byte per
+    # slot instead of an index per entry; ShardedCSR.own_slots rebuilds the slot order)
+    own_i = np.zeros(n_diags * C, bool) if n_diags else np.full(agreed.own_capacity, C, idx)
     o = h = 0
     span = column_span(cols, s)
     for chunk in source.chunks(shard_rows(rows, s)):
@@ -217,8 +219,10 @@ def fill(source: RowSource, s: int, rows: Layout, cols: Layout, found: Survey,
         if part.mine is not None:  # less each row's halo reads
             own_count[own_rows] -= np.bincount(_far(slot, part) - chunk.start,
                                                minlength=chunk.lengths.size)
-        # CSR: the column; diagonals: the value's position in the flattened DIA data
-        own_i[o:o + k] = where(part, slot) if n_diags else part.own_col
+        if n_diags:
+            own_i[where(part, slot)] = True
+        else:
+            own_i[o:o + k] = part.own_col
         o += k
         k = part.far_slot.size
         if k:
@@ -229,7 +233,10 @@ def fill(source: RowSource, s: int, rows: Layout, cols: Layout, found: Survey,
             row = f_slot if agreed.halo_all_rows else np.searchsorted(found.halo_rows, f_slot)
             halo_count += np.bincount(row, minlength=H)
             h += k
-    yield ("own_slot" if n_diags else "own_indices"), own_i
+    if n_diags:
+        yield "own_mask", own_i.reshape(n_diags, C)
+    else:
+        yield "own_indices", own_i
     del own_i
     yield "own_indptr", _indptr(own_count, idx)
     yield "halo_data", halo_d

@@ -113,7 +113,7 @@ def build_and_place(source: RowSource, shape, mesh, axis: str, rows: Layout, col
         halo_indices=leaves["halo_indices"], halo_indptr=leaves["halo_indptr"],
         halo_rows=leaves["halo_rows"], send=put(halo_plan.send),
         row_index=put(rows.index), col_index=put(cols.index),
-        own_offsets=leaves.get("own_offsets"), own_slot=leaves.get("own_slot"),
+        own_offsets=leaves.get("own_offsets"), own_mask=leaves.get("own_mask"),
         key=PlanKey(the_plan, mesh),
     )
 

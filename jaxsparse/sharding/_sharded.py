@@ -9,10 +9,12 @@ matrices reuse compiled programs.
 The owned block has a local layout (``plan.local_format``): CSR, or diagonals for banded
 and stencil blocks (fewer bytes per product; see ``formats._structure``). With
 diagonals, ``own_data`` holds ``(D, n_diags, n_cols)`` DIA data, ``own_offsets`` the
-diagonals and ``own_slot`` where each CSR slot's value lives in it (which, with the
-offsets, is the pattern: ``own_indices`` is None there, saving its bytes per entry;
-``own_indptr`` still counts each row's entries). ``vals``/``with_values`` speak CSR slot
-order in both layouts, so code that swaps values never depends on the layout.
+diagonals and ``own_mask`` which of its slots hold an entry (which, with the offsets,
+is the pattern: ``own_indices`` is None there, so the block costs 1 byte per band slot
+instead of an index per entry; ``own_indptr`` still counts each row's entries).
+``vals``/``with_values`` speak CSR slot order in both layouts (``own_slots`` rebuilds
+that order from the mask when asked), so code that swaps values never depends on the
+layout.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class ShardedCSR:
     """
 
     own_data: jax.Array
-    own_indices: jax.Array | None  # "csr" layout; None for "dia" (own_slot has it)
+    own_indices: jax.Array | None  # "csr" layout; None for "dia" (own_mask has it)
     own_indptr: jax.Array
     halo_data: jax.Array
     halo_indices: jax.Array
@@ -78,7 +80,7 @@ class ShardedCSR:
     row_index: jax.Array
     col_index: jax.Array
     own_offsets: jax.Array | None  # "dia" layout: (D, n_diags) diagonals; else None
-    own_slot: jax.Array | None  # "dia": CSR slot -> flat position in own_data[s]; else None
+    own_mask: jax.Array | None  # "dia": (D, n_diags, n_cols) bool, entry present; else None
     key: PlanKey = dataclasses.field(metadata=_static)
 
     # -- facts ---------------------------------------------------------------------------
@@ -115,12 +117,12 @@ class ShardedCSR:
     def vals(self) -> tuple[jax.Array, jax.Array]:
         """The values, as ``(owned, halo)`` stacked blocks in CSR slot order: shapes
         ``(D, own_capacity)`` and ``(D, halo_capacity)``, the order of ``own_indices``
-        (``own_slot`` with diagonals) and ``halo_indices``, whatever the local layout
-        (see :meth:`with_values`). With diagonals the owned values are read out of the
-        DIA data (a gather)."""
-        if self.own_slot is None:
+        (:func:`own_slots` with diagonals) and ``halo_indices``, whatever the local
+        layout (see :meth:`with_values`). With diagonals the owned values are read out of
+        the DIA data (a gather)."""
+        if self.own_mask is None:
             return self.own_data, self.halo_data
-        return _sharded_ops.dia_values(self.key)(self.own_data, self.own_slot), self.halo_data
+        return _sharded_ops.dia_values(self.key)(self.own_data, own_slots(self)), self.halo_data
 
     def __repr__(self) -> str:
         return (f"ShardedCSR(shape={self.shape}, dtype={self.dtype}, "
@@ -134,14 +136,14 @@ class ShardedCSR:
         diagonals the owned values are moved into the DIA data (a scatter) here, once,
         not in every product."""
         own, halo = vals
-        own_shape = (self.own_indices if self.own_slot is None else self.own_slot).shape
+        own_shape = (self.plan.n_shards, self.plan.own_capacity)
         if own.shape != own_shape or halo.shape != self.halo_data.shape:
             raise ValueError(
                 f"vals must be (owned, halo) of shapes {own_shape} and "
                 f"{self.halo_data.shape}, got {own.shape} and {halo.shape}"
             )
-        if self.own_slot is not None:
-            own = _sharded_ops.to_dia(self.key)(_sharded_ops.on_mesh(self, own), self.own_slot)
+        if self.own_mask is not None:
+            own = _sharded_ops.to_dia(self.key)(_sharded_ops.on_mesh(self, own), own_slots(self))
         return dataclasses.replace(self, own_data=own, halo_data=halo)
 
     def _with_local_values(self, own, halo) -> ShardedCSR:
@@ -308,11 +310,19 @@ def own_columns(As: ShardedCSR) -> jax.Array:
     """The owned blocks' column indices in CSR slot order (``own_cols`` past each
     block's entries), in either local layout: with diagonals, recovered from the slot
     map (slot ``k * n_cols + col``; the dump slot is padding)."""
-    if As.own_slot is None:
+    if As.own_mask is None:
         return As.own_indices
     n_cols = As.plan.cols.block
-    return jnp.where(As.own_slot >= As.plan.own_diagonals * n_cols, n_cols,
-                     As.own_slot % n_cols)
+    slots = own_slots(As)
+    return jnp.where(slots >= As.plan.own_diagonals * n_cols, n_cols, slots % n_cols)
+
+
+def own_slots(As: ShardedCSR) -> jax.Array:
+    """With diagonals: each owned CSR slot's position in the flattened DIA data,
+    ``(D, own_capacity)`` (slot ``k * n_cols + col``; capacity slots hold the dump slot
+    ``n_diags * n_cols``), rebuilt from ``own_mask``: rows in order, and within a row
+    the diagonals in order, which (offsets sorted) is column order, CSR's."""
+    return _sharded_ops.dia_slots(As.key)(As.own_mask, As.own_offsets)
 
 
 def _same_leaves(a, b, names) -> bool:

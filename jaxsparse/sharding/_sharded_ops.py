@@ -86,6 +86,28 @@ def on_mesh(As: ShardedCSR, v):
 
 
 @functools.lru_cache(maxsize=64)
+def dia_slots(key: PlanKey):
+    """(own_mask, own_offsets) -> each owned CSR slot's position in the flattened DIA
+    data, per shard; capacity slots get the dump slot ``n_diags * n_cols``."""
+    plan = key.plan
+    n_diags, n_rows, n_cols = plan.own_diagonals, plan.rows.block, plan.cols.block
+
+    def local(mask, offsets):
+        off = offsets[0]
+        row = jnp.arange(n_rows, dtype=off.dtype)[:, None]
+        col = row + off[None, :]  # (rows, diagonals): row-major is CSR order
+        diag = jnp.arange(n_diags, dtype=off.dtype)[None, :]
+        present = (col >= 0) & (col < n_cols) & mask[0][diag, jnp.clip(col, 0, n_cols - 1)]
+        r, k = jnp.nonzero(present, size=plan.own_capacity, fill_value=-1)
+        r, k = r.astype(off.dtype), k.astype(off.dtype)
+        slot = jnp.where(r >= 0, k * n_cols + r + off[k], n_diags * n_cols)
+        return slot.astype(off.dtype)[None]
+
+    leaf = P(plan.axis)
+    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=(leaf, leaf), out_specs=leaf))
+
+
+@functools.lru_cache(maxsize=64)
 def to_dia(key: PlanKey):
     """CSR-slot-ordered owned values -> DIA data, per shard (capacity slots dropped)."""
     plan = key.plan
