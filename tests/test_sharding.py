@@ -203,6 +203,28 @@ def test_nnz_balance_on_skewed_matrices(build):
     assert max(rows_per_shard) <= np.ceil(1.1 * S.shape[0] / 4)
 
 
+@pytest.mark.parametrize("build", [power_law, lambda: random(400, 0.004, seed=4)],
+                         ids=["power_law", "random"])
+def test_plan_is_shards_plan_and_places_nothing(build, monkeypatch):
+    S = build()
+    mesh = mesh_of(4)
+    puts = []
+    real_put = jax.device_put
+    monkeypatch.setattr(jax, "device_put", lambda *a, **k: puts.append(1) or real_put(*a, **k))
+    plan = jsh.plan(S, mesh, "x")
+    assert not puts  # host work only: no block is built or moved to a device
+    monkeypatch.undo()
+    placed = jsh.shard(S, mesh, "x").plan
+    assert repr(plan) == repr(placed)
+    for name in ("shape", "own_capacity", "halo_capacity", "halo_block_rows", "permuted",
+                 "local_format", "own_diagonals"):
+        assert getattr(plan, name) == getattr(placed, name), name
+    assert plan.halo.method == placed.halo.method and plan.halo.sizes == placed.halo.sizes
+    np.testing.assert_array_equal(plan.halo.send, placed.halo.send)
+    np.testing.assert_array_equal(plan.rows.index, placed.rows.index)
+    np.testing.assert_array_equal(plan.nnz_per_shard, placed.nnz_per_shard)
+
+
 def test_permuted_plan_still_computes_the_same_product():
     S = power_law(300)
     As = jsh.shard(S, mesh_of(4), "x")

@@ -46,18 +46,12 @@ def axis_size(mesh: jax.sharding.Mesh, axis: str) -> int:
     return int(mesh.shape[axis])
 
 
-def build_and_place(source: RowSource, shape, mesh, axis: str, rows: Layout, cols: Layout,
-                    permuted: bool, *, shards: np.ndarray, halo: str, local_format: str,
-                    dtype, gather=None) -> ShardedCSR:
-    """Plan the matrix whose entries ``source`` holds and place the blocks of
-    ``shards`` (all of them on one process; this process's, in mesh order, on several)
-    on the mesh, one shard at a time (``_blocks``).
-
-    ``gather(array) -> [array of each process]`` combines what the processes building
-    different shards must agree on: the halo reads, the capacities, the counts and the
-    owned blocks' layout. Every process then holds the same plan and places only its own
-    shards' blocks. On one process ``gather`` is the identity.
-    """
+def agree(source: RowSource, shape, axis: str, rows: Layout, cols: Layout, permuted: bool,
+          *, shards: np.ndarray, halo: str, local_format: str, dtype, gather=None
+          ) -> tuple[ShardingPlan, list[_blocks.Survey], _blocks.Agreed]:
+    """The plan of the matrix ``source`` holds, with what filling its blocks needs: each
+    of ``shards``' survey (pass 1) and the agreed sizes. Host work only: nothing is built
+    or placed (``jaxsparse.sharding.plan`` stops here)."""
     gather = gather or _one_process
     dtype = jnp.asarray(np.zeros(0, dtype)).dtype
     D, R, C = rows.n_shards, rows.block, cols.block
@@ -91,6 +85,25 @@ def build_and_place(source: RowSource, shape, mesh, axis: str, rows: Layout, col
     )
     agreed = _blocks.Agreed(own_cap, halo_cap, halo_plan.width, every, pos, H, all_rows,
                             n_diags, np.dtype(dtype), np.dtype(idx))
+    return the_plan, found, agreed
+
+
+def build_and_place(source: RowSource, shape, mesh, axis: str, rows: Layout, cols: Layout,
+                    permuted: bool, *, shards: np.ndarray, halo: str, local_format: str,
+                    dtype, gather=None) -> ShardedCSR:
+    """Plan the matrix whose entries ``source`` holds and place the blocks of
+    ``shards`` (all of them on one process; this process's, in mesh order, on several)
+    on the mesh, one shard at a time (``_blocks``).
+
+    ``gather(array) -> [array of each process]`` combines what the processes building
+    different shards must agree on: the halo reads, the capacities, the counts and the
+    owned blocks' layout. Every process then holds the same plan and places only its own
+    shards' blocks. On one process ``gather`` is the identity.
+    """
+    the_plan, found, agreed = agree(source, shape, axis, rows, cols, permuted, shards=shards,
+                                    halo=halo, local_format=local_format, dtype=dtype,
+                                    gather=gather)
+    D, idx = rows.n_shards, agreed.index
     sharding = NamedSharding(mesh, P(axis))
     devices = _devices_of_shards(sharding, D)
     placed: dict[str, list] = {}
@@ -111,7 +124,7 @@ def build_and_place(source: RowSource, shape, mesh, axis: str, rows: Layout, col
         own_data=leaves["own_data"], own_indices=leaves.get("own_indices"),
         own_indptr=leaves["own_indptr"], halo_data=leaves["halo_data"],
         halo_indices=leaves["halo_indices"], halo_indptr=leaves["halo_indptr"],
-        halo_rows=leaves["halo_rows"], send=put(halo_plan.send),
+        halo_rows=leaves["halo_rows"], send=put(the_plan.halo.send),
         row_index=put(rows.index), col_index=put(cols.index),
         own_offsets=leaves.get("own_offsets"), own_mask=leaves.get("own_mask"),
         key=PlanKey(the_plan, mesh),

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 
 from ._local_rows import shard_on_processes
-from ._placement import RowSource, axis_size, build_and_place, canonical_scipy
+from ._placement import RowSource, agree, axis_size, build_and_place, canonical_scipy
 from ._plan import HALO_METHODS, LOCAL_FORMATS, ShardingPlan, plan_layouts
 from ._sharded import ShardedCSR
 
@@ -16,9 +16,18 @@ def plan(A, mesh: jax.sharding.Mesh, axis: str = "x", *, halo: str = "auto",
     """The static sharding plan of ``A`` over ``mesh[axis]`` (computed on the host).
 
     Reports ``nnz_per_shard``, ``nnz_imbalance``, the halo method, rounds and volume,
-    and the owned blocks' ``local_format``.
+    and the owned blocks' ``local_format``. Only the host survey runs: no block is
+    built or placed (on several processes, the plan of a full :func:`shard`).
     """
-    return shard(A, mesh, axis, halo=halo, like=like, local_format=local_format).plan
+    S, D = _checked(A, mesh, axis, halo, like, local_format)
+    if jax.process_count() > 1:
+        return shard(A, mesh, axis, halo=halo, like=like, local_format=local_format).plan
+    rows, cols, permuted = plan_layouts(np.diff(S.indptr), S.shape, D,
+                                        like=None if like is None else like.plan)
+    the_plan, _, _ = agree(RowSource(S), S.shape, axis, rows, cols, permuted,
+                           shards=np.arange(D), halo=halo, local_format=local_format,
+                           dtype=S.dtype)
+    return the_plan
 
 
 def shard(A, mesh: jax.sharding.Mesh, axis: str = "x", *, halo: str = "auto",
@@ -43,6 +52,20 @@ def shard(A, mesh: jax.sharding.Mesh, axis: str = "x", *, halo: str = "auto",
         >>> As = js.sharding.shard(A, mesh, "x")
         >>> ys = As @ As.shard_vector(x)
     """
+    S, D = _checked(A, mesh, axis, halo, like, local_format)
+    if jax.process_count() > 1:  # every process holds S: each builds only its shards
+        return shard_on_processes(S, mesh, axis, halo=halo, like=like,
+                                  local_format=local_format)
+    rows, cols, permuted = plan_layouts(np.diff(S.indptr), S.shape, D,
+                                        like=None if like is None else like.plan)
+    return build_and_place(RowSource(S), S.shape, mesh, axis, rows, cols, permuted,
+                           shards=np.arange(D), halo=halo, local_format=local_format,
+                           dtype=S.dtype)
+
+
+def _checked(A, mesh, axis, halo, like, local_format):
+    """The arguments of :func:`plan` and :func:`shard` checked: ``(canonical SciPy CSR of
+    A, shard count)``."""
     if halo not in HALO_METHODS:
         raise ValueError(f"halo must be one of {HALO_METHODS}, got {halo!r}")
     if local_format not in LOCAL_FORMATS:
@@ -54,11 +77,4 @@ def shard(A, mesh: jax.sharding.Mesh, axis: str = "x", *, halo: str = "auto",
             raise TypeError(f"like must be a ShardedCSR, got {type(like).__name__}")
         if like.mesh != mesh or like.axis != axis:
             raise ValueError("like= must be sharded over the same mesh and axis")
-    if jax.process_count() > 1:  # every process holds S: each builds only its shards
-        return shard_on_processes(S, mesh, axis, halo=halo, like=like,
-                                  local_format=local_format)
-    rows, cols, permuted = plan_layouts(np.diff(S.indptr), S.shape, D,
-                                        like=None if like is None else like.plan)
-    return build_and_place(RowSource(S), S.shape, mesh, axis, rows, cols, permuted,
-                           shards=np.arange(D), halo=halo, local_format=local_format,
-                           dtype=S.dtype)
+    return S, D
