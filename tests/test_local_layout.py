@@ -285,6 +285,25 @@ def test_the_band_mask_tells_stored_zeros_from_holes():
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
+@pytest.mark.parametrize("local_format", ["dia", "csr"])
+def test_a_halo_block_of_one_row_keeps_the_last_owned_row(local_format):
+    """Found by the fuzz profile: on 4 devices each halo block has one row, padding
+    shards' row is the sentinel, and with diagonals XLA:CPU rewrote the one-row scatter
+    that drops it into a read past the block: row 3 (the last row of shard 1) came
+    back 0 instead of -3 * x[3]."""
+    S = sps.csr_array((np.array([3.0, 3.0, -3.0, -2.0, -3.0]),
+                       (np.array([0, 0, 3, 5, 5]), np.array([0, 1, 3, 4, 6]))), shape=(8, 8))
+    As = jsh.shard(S, mesh_of(4), "x", local_format=local_format)
+    assert As.plan.halo_block_rows == 1 and As.plan.rows.block > 1
+    rng = np.random.default_rng(7)
+    x, y = rng.standard_normal(8), rng.standard_normal(8)
+    X = np.stack([x, y], axis=1)
+    assert_close(As.unshard_vector(As @ As.shard_vector(x)), S @ x, np.float64)
+    assert_close(As @ X, S @ X, np.float64)
+    assert_close(As.T @ y, S.T @ y, np.float64)
+    assert_close(As.unshard_vector(As.sum(axis=1)), S.sum(axis=1), np.float64)
+
+
 def test_grad_through_the_dia_product_matches_csr():
     S = poisson2d(8, 9)
     mesh = mesh_of(4)

@@ -197,7 +197,7 @@ class BSR(AbstractSparseMatrix):
             )
         nbr, nbc = shape[0] // blocksize[0], shape[1] // blocksize[1]
         _validate.check_compressed(data, indices, indptr, nbr, nbc, "block rows",
-                                   "block columns")
+                                   "block columns", data_ndim=3)
         xp = _host.namespace(data, indices, indptr)
         data = _host.asarray(xp, data, dtype)
         idx = index_dtype(*shape, np.size(data))

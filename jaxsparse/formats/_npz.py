@@ -112,7 +112,7 @@ def _check(fmt: str, arrays: dict[str, Any], shape: tuple[int, ...]) -> None:
             raise ValueError(f"data must be 3-D (n_blocks, R, C), got shape {data.shape}")
         r, c = _validate.check_blocksize(data.shape[1:], shape)
         _validate.check_compressed(data, indices, indptr, shape[0] // r, shape[1] // c,
-                                   "block rows", "block columns")
+                                   "block rows", "block columns", data_ndim=3)
     elif fmt == "csr":
         _validate.check_compressed(data, indices, indptr, *shape, "rows", "columns")
     else:

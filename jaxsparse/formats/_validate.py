@@ -72,13 +72,15 @@ def check_indices_in_range(idx: np.ndarray, bound: int, name: str, axis: str) ->
 
 
 def check_compressed(
-    data: Any, indices: Any, indptr: Any, n_major: int, n_minor: int, major: str, minor: str
+    data: Any, indices: Any, indptr: Any, n_major: int, n_minor: int, major: str, minor: str,
+    *, data_ndim: int = 1,
 ) -> None:
-    """Structure of a CSR (major = rows) or CSC (major = columns) triple."""
+    """Structure of a CSR (major = rows) or CSC (major = columns) triple; BSR's (blocks
+    of ``data_ndim=3``) with block rows and columns."""
     check_index_array(indices, "indices")
     check_index_array(indptr, "indptr")
-    if np.ndim(data) < 1:
-        raise ValueError(f"data must be at least 1-D, got shape {np.shape(data)}")
+    if np.ndim(data) != data_ndim:
+        raise ValueError(f"data must be {data_ndim}-D, got shape {np.shape(data)}")
     if np.shape(indptr)[0] != n_major + 1:
         raise ValueError(
             f"indptr must have shape (n_{major} + 1,) = ({n_major + 1},), "

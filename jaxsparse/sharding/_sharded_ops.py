@@ -177,14 +177,31 @@ def add_halo_rows(plan: ShardingPlan, y: jax.Array, hy: jax.Array, rows: jax.Arr
     the block rows they belong to, or directly when the halo block has every row."""
     if plan.halo_block_rows == plan.rows.block:
         return y + hy
-    return y.at[rows].add(hy, mode="drop")  # padding rows carry the sentinel: dropped
+    # Padding rows carry the sentinel R. They add 0 at row 0 instead of relying on an
+    # out-of-range index being dropped: with one halo row XLA:CPU (jax 0.10.2) turns the
+    # scatter into a dynamic-update-slice, and when y is itself a slice it read the
+    # element past y for the dropped update and wrote it over y's last row.
+    inside, safe = _in_block(plan, rows)
+    return y.at[safe].add(jnp.where(_rows_like(inside, hy), hy, 0))
 
 
 def halo_row_operand(plan: ShardingPlan, b: jax.Array, rows: jax.Array) -> jax.Array:
     """The rows of a row-layout operand ``b`` that the halo block's rows read."""
     if plan.halo_block_rows == plan.rows.block:
         return b
-    return b.at[rows].get(mode="fill", fill_value=0)
+    inside, safe = _in_block(plan, rows)  # in-range reads only (see add_halo_rows)
+    got = b[safe]
+    return jnp.where(_rows_like(inside, got), got, 0)
+
+
+def _in_block(plan: ShardingPlan, rows: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(which halo rows are real, the row indices with padding sent to row 0)."""
+    inside = rows < plan.rows.block
+    return inside, jnp.where(inside, rows, 0)
+
+
+def _rows_like(mask: jax.Array, values: jax.Array) -> jax.Array:
+    return mask.reshape(mask.shape + (1,) * (values.ndim - 1))
 
 
 # -- the sharded products --------------------------------------------------------------
