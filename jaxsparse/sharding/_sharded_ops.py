@@ -180,7 +180,8 @@ def add_halo_rows(plan: ShardingPlan, y: jax.Array, hy: jax.Array, rows: jax.Arr
     # Padding rows carry the sentinel R. They add 0 at row 0 instead of relying on an
     # out-of-range index being dropped: with one halo row XLA:CPU (jax 0.10.2) turns the
     # scatter into a dynamic-update-slice, and when y is itself a slice it read the
-    # element past y for the dropped update and wrote it over y's last row.
+    # element past y for the dropped update and wrote it over y's last row (the
+    # algebraic simplifier's unclamped fold of nested slices, openxla/xla#49121).
     inside, safe = _in_block(plan, rows)
     return y.at[safe].add(jnp.where(_rows_like(inside, hy), hy, 0))
 
