@@ -398,6 +398,37 @@ def test_to_scipy_gives_writable_arrays_that_scipy_can_mutate(fmt):
         assert not A.to_scipy(copy=False).data.flags.writeable  # the read-only fast path
 
 
+@pytest.mark.parametrize("fmt", ["CSR", "CSC", "BSR", "COO"])
+def test_fromdense_of_a_host_array_compiles_nothing(fmt):
+    """The pattern of a NumPy array is found with NumPy: the device route compiled a
+    handful of programs for every new shape (BSR's fuzz test spent 33 s in them)."""
+    import jax._src.monitoring as monitoring
+
+    dense = random_scipy(9, 14, density=0.3, seed=29, fmt="csr").toarray()
+    compiles = []
+
+    def count(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    monitoring.register_event_duration_secs_listener(count)
+    try:
+        kw = {"blocksize": (3, 2)} if fmt == "BSR" else {}
+        A = getattr(js, fmt).fromdense(dense, **kw)
+        padded = getattr(js, fmt).fromdense(dense, nse=A.data.shape[0] + 2, **kw)
+    finally:
+        monitoring.unregister_event_duration_listener(count)
+    assert compiles == []
+    want = getattr(sps, f"{fmt.lower()}_array")(dense, **kw)
+    for got in (A, padded):
+        np.testing.assert_array_equal(got.to_scipy().toarray(), dense)
+    assert A.has_canonical_format and padded.data.shape[0] == A.data.shape[0] + 2
+    if fmt in ("CSR", "CSC"):  # SciPy's dense -> BSR leaves block columns unsorted
+        S = A.to_scipy()
+        np.testing.assert_array_equal(S.indices, want.indices)
+        np.testing.assert_array_equal(S.indptr, want.indptr)
+
+
 @pytest.mark.parametrize("fmt", ALL)
 def test_building_from_host_arrays_compiles_nothing(fmt):
     """Host input is padded and masked with NumPy and copied once: JAX 0.10.2's

@@ -239,6 +239,8 @@ class BSR(AbstractSparseMatrix):
         traced = isinstance(dense, jax.core.Tracer)
         if not traced:
             _validate.check_data(dense, name="dense")
+        if not traced and not isinstance(dense, jax.Array):
+            return cls._fromdense_host(np.asarray(dense), blocksize, nse)
         dense = jnp.asarray(dense)
         _validate.check_shape(dense.shape, 2, "BSR.fromdense input")
         shape = tuple(dense.shape)
@@ -266,4 +268,28 @@ class BSR(AbstractSparseMatrix):
         indptr = _canonical.indptr_from_major(bi, nbr)
         return cls(data, bj, indptr, shape=shape, blocksize=(r, c),
                    has_sorted_indices=True, has_canonical_format=True)
+
+    @classmethod
+    def _fromdense_host(cls, dense: np.ndarray, blocksize, nse) -> BSR:
+        """``fromdense`` of a host array: the block pattern found with NumPy and the
+        arrays placed once (the jnp route compiled a handful of programs per shape)."""
+        _validate.check_shape(dense.shape, 2, "BSR.fromdense input")
+        shape = tuple(dense.shape)
+        r, c = _validate.check_blocksize(blocksize, shape)
+        nbr, nbc = shape[0] // r, shape[1] // c
+        blocks = dense.reshape(nbr, r, nbc, c).transpose(0, 2, 1, 3)
+        bi, bj = np.nonzero((blocks != 0).any(axis=(2, 3)))
+        if nse is None:
+            nse = bi.size
+        elif nse < bi.size:
+            raise ValueError(f"nse={nse} is smaller than the number of nonzero blocks "
+                             f"({bi.size})")
+        data = np.zeros((nse, r, c), dense.dtype)
+        data[: bi.size] = blocks[bi, bj]
+        indices = np.zeros(nse, np.int64)
+        indices[: bj.size] = bj
+        indptr = np.zeros(nbr + 1, np.int64)
+        np.cumsum(np.bincount(bi, minlength=nbr), out=indptr[1:])
+        out = cls.from_arrays(data, indices, indptr, shape=shape, blocksize=(r, c))
+        return dataclasses.replace(out, has_sorted_indices=True, has_canonical_format=True)
 

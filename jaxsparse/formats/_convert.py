@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..ops._scan import prefix_sum
-from . import _validate
+from . import _host, _validate
 from ._base import mask_values
 from ._index import index_dtype
 
@@ -64,7 +64,7 @@ def dense_to_coo(dense, *, nse: int | None, row_major: bool = True):
             nse = count
         elif nse < count:
             raise ValueError(f"nse={nse} is smaller than the number of nonzeros ({count})")
-        if nse == count:
+        if not isinstance(dense, jax.Array):
             return _host_dense_to_coo(host, nse)
         dense_j = jnp.asarray(dense)
     _validate.check_shape(dense_j.shape, (1, 2), "fromdense input")
@@ -86,8 +86,16 @@ def _host_dense_to_coo(host: np.ndarray, nse: int):
     _validate.check_shape(host.shape, (1, 2), "fromdense input")
     idx = index_dtype(*host.shape, nse)
     where = np.nonzero(host)
-    coords = tuple(jnp.asarray(c.astype(idx)) for c in where)
-    return COO(jnp.asarray(host[where]), coords, shape=tuple(host.shape),
+    count = where[0].size
+    data = np.zeros(nse, host.dtype)  # capacity past the entries: value 0 at the
+    data[:count] = host[where]  # out-of-range coordinate (the shape), as on the device
+    coords = []
+    for c, n in zip(where, host.shape, strict=True):
+        padded = np.full(nse, n, idx)
+        padded[:count] = c
+        coords.append(padded)
+    placed = _host.to_device(data, *coords)
+    return COO(placed[0], tuple(placed[1:]), shape=tuple(host.shape),
                has_canonical_format=True)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 
+@functools.partial(jax.jit, static_argnames="dtype")  # eagerly: one program, not one per scan level
 def prefix_sum(x: jax.Array, dtype=None) -> jax.Array:
     """Inclusive prefix sum of the 1-D integer (or bool) array ``x``, in ``dtype``.
 
