@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import scipy.sparse as sps
 
@@ -69,3 +71,22 @@ def dtype_cases(formats, dtypes, base=np.float64, per_dtype=2):
         for j in range(per_dtype):
             cases.append((formats[(k * per_dtype + j) % len(formats)], d))
     return cases
+
+
+@contextlib.contextmanager
+def backend_compiles():
+    """The XLA compiles run inside the block, one duration per compile (JAX's own
+    monitoring event): ``with backend_compiles() as compiles: ...``."""
+    import jax._src.monitoring as monitoring
+
+    compiles: list[float] = []
+
+    def count(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    monitoring.register_event_duration_secs_listener(count)
+    try:
+        yield compiles
+    finally:
+        monitoring.unregister_event_duration_listener(count)

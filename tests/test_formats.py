@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as sps
-from _helpers import assert_close, dtype_cases, random_scipy
+from _helpers import assert_close, backend_compiles, dtype_cases, random_scipy
 
 import jaxsparse as js
 from jaxsparse.formats._index import index_dtype
@@ -402,22 +402,11 @@ def test_to_scipy_gives_writable_arrays_that_scipy_can_mutate(fmt):
 def test_fromdense_of_a_host_array_compiles_nothing(fmt):
     """The pattern of a NumPy array is found with NumPy: the device route compiled a
     handful of programs for every new shape (BSR's fuzz test spent 33 s in them)."""
-    import jax._src.monitoring as monitoring
-
     dense = random_scipy(9, 14, density=0.3, seed=29, fmt="csr").toarray()
-    compiles = []
-
-    def count(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiles.append(duration)
-
-    monitoring.register_event_duration_secs_listener(count)
-    try:
-        kw = {"blocksize": (3, 2)} if fmt == "BSR" else {}
+    kw = {"blocksize": (3, 2)} if fmt == "BSR" else {}
+    with backend_compiles() as compiles:
         A = getattr(js, fmt).fromdense(dense, **kw)
         padded = getattr(js, fmt).fromdense(dense, nse=A.data.shape[0] + 2, **kw)
-    finally:
-        monitoring.unregister_event_duration_listener(count)
     assert compiles == []
     want = getattr(sps, f"{fmt.lower()}_array")(dense, **kw)
     for got in (A, padded):
@@ -435,17 +424,8 @@ def test_building_from_host_arrays_compiles_nothing(fmt):
     ``jnp.asarray(ndarray)`` compiles a program per shape, and building a matrix of a
     new size used to cost 3-11 compiles. Padding slots and out-of-band DIA slots are
     still reset (checked against SciPy)."""
-    import jax._src.monitoring as monitoring
-
     S = random_scipy(11, 13, density=0.3, seed=23, fmt="csr")  # a size no other test uses
-    compiles = []
-
-    def count(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiles.append(duration)
-
-    monitoring.register_event_duration_secs_listener(count)
-    try:
+    with backend_compiles() as compiles:
         if fmt == "csr":  # capacity past indptr[-1], filled with garbage
             A = js.CSR.from_arrays(np.concatenate([S.data, [7.0, 8.0]]),
                                    np.concatenate([S.indices, [0, 99]]), S.indptr,
@@ -456,8 +436,6 @@ def test_building_from_host_arrays_compiles_nothing(fmt):
                                    D.offsets, shape=S.shape)
         else:
             A = build(S.tocsr(), fmt, blocksize=(1, 1))
-    finally:
-        monitoring.unregister_event_duration_listener(count)
     assert compiles == []
     assert A.dtype == np.float64 and all(isinstance(a, jax.Array) for a in jax.tree.leaves(A))
     np.testing.assert_array_equal(A.to_scipy().toarray(), S.toarray())

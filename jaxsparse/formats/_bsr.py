@@ -234,8 +234,7 @@ class BSR(AbstractSparseMatrix):
         Concrete input: exact block count (or ``nse`` blocks of capacity). Under ``jit``
         pass ``nse=`` (a static number of blocks); extra slots become padding.
         """
-        if nse is not None and (not isinstance(nse, (int, np.integer)) or nse < 0):
-            raise ValueError(f"nse must be a non-negative int (a static capacity), got {nse!r}")
+        _validate.check_nse(nse)
         traced = isinstance(dense, jax.core.Tracer)
         if not traced:
             _validate.check_data(dense, name="dense")
@@ -255,12 +254,7 @@ class BSR(AbstractSparseMatrix):
                     "block pattern of a traced array is not known at trace time"
                 )
         else:
-            count = int(jnp.sum(mask))
-            if nse is None:
-                nse = count
-            elif nse < count:
-                raise ValueError(f"nse={nse} is smaller than the number of nonzero blocks "
-                                 f"({count})")
+            nse = _validate.capacity(nse, int(jnp.sum(mask)), "nonzero blocks")
         idx = index_dtype(*shape, nse * r * c)
         bi, bj = jnp.nonzero(mask, size=nse, fill_value=(nbr, nbc))
         bi, bj = bi.astype(idx), bj.astype(idx)
@@ -279,17 +273,8 @@ class BSR(AbstractSparseMatrix):
         nbr, nbc = shape[0] // r, shape[1] // c
         blocks = dense.reshape(nbr, r, nbc, c).transpose(0, 2, 1, 3)
         bi, bj = np.nonzero((blocks != 0).any(axis=(2, 3)))
-        if nse is None:
-            nse = bi.size
-        elif nse < bi.size:
-            raise ValueError(f"nse={nse} is smaller than the number of nonzero blocks "
-                             f"({bi.size})")
-        data = np.zeros((nse, r, c), dense.dtype)
-        data[: bi.size] = blocks[bi, bj]
-        indices = np.zeros(nse, np.int64)
-        indices[: bj.size] = bj
-        indptr = np.zeros(nbr + 1, np.int64)
-        np.cumsum(np.bincount(bi, minlength=nbr), out=indptr[1:])
+        data, indices, indptr = _host.compressed_pattern(
+            bi, bj, blocks[bi, bj], nbr, _validate.capacity(nse, bi.size, "nonzero blocks"))
         out = cls.from_arrays(data, indices, indptr, shape=shape, blocksize=(r, c))
         return dataclasses.replace(out, has_sorted_indices=True, has_canonical_format=True)
 

@@ -115,8 +115,7 @@ def eliminate_zeros(keys: Keys, bounds: tuple[int, ...], data: jax.Array, nse):
       padding moved to the tail.
     """
     keep = nonzero_slots(keys, bounds, data)
-    if nse is not None and (not isinstance(nse, (int, np.integer)) or nse < 0):
-        raise ValueError(f"nse must be a non-negative int (a static capacity), got {nse!r}")
+    _validate.check_nse(nse)
     if _validate.is_concrete(data, *keys):
         count = int(jnp.sum(keep))
         if nse is None:

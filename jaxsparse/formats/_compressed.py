@@ -217,20 +217,11 @@ class AbstractCompressed(AbstractSparseMatrix):
         if host.ndim != 2:
             raise ValueError(f"{cls.__name__}.fromdense needs a 2-D dense matrix, got shape "
                              f"{host.shape}")
-        if nse is not None and (not isinstance(nse, (int, np.integer)) or nse < 0):
-            raise ValueError(f"nse must be a non-negative int (a static capacity), got {nse!r}")
         by_major = host if cls._major_is_row else host.T
         major, minor = np.nonzero(by_major)
-        nse = major.size if nse is None else nse
-        if nse < major.size:
-            raise ValueError(f"nse={nse} is smaller than the number of nonzeros "
-                             f"({major.size})")
-        data = np.zeros(nse, host.dtype)
-        data[: major.size] = by_major[major, minor]
-        indices = np.zeros(nse, np.int64)
-        indices[: minor.size] = minor
-        indptr = np.zeros(by_major.shape[0] + 1, np.int64)
-        np.cumsum(np.bincount(major, minlength=by_major.shape[0]), out=indptr[1:])
+        data, indices, indptr = _host.compressed_pattern(
+            major, minor, by_major[major, minor], by_major.shape[0],
+            _validate.capacity(nse, major.size))
         out = cls.from_arrays(data, indices, indptr, shape=host.shape)
         return dataclass_replace(out, has_sorted_indices=True, has_canonical_format=True)
 

@@ -47,8 +47,7 @@ def dense_to_coo(dense, *, nse: int | None, row_major: bool = True):
     """The nonzeros of ``dense`` as a row-major COO with capacity ``nse`` (or exact)."""
     from ._coo import COO
 
-    if nse is not None and (not isinstance(nse, (int, np.integer)) or nse < 0):
-        raise ValueError(f"nse must be a non-negative int (a static capacity), got {nse!r}")
+    _validate.check_nse(nse)
     if isinstance(dense, jax.core.Tracer):
         if nse is None:
             raise ValueError(
@@ -59,11 +58,7 @@ def dense_to_coo(dense, *, nse: int | None, row_major: bool = True):
     else:
         host = np.asarray(dense)
         _validate.check_data_dtype(host.dtype, "dense")
-        count = int(np.count_nonzero(host))
-        if nse is None:
-            nse = count
-        elif nse < count:
-            raise ValueError(f"nse={nse} is smaller than the number of nonzeros ({count})")
+        nse = _validate.capacity(nse, int(np.count_nonzero(host)))
         if not isinstance(dense, jax.Array):
             return _host_dense_to_coo(host, nse)
         dense_j = jnp.asarray(dense)

@@ -41,3 +41,18 @@ def to_device(*arrays: Any) -> tuple[jax.Array, ...]:
     out = tuple(a if isinstance(a, jax.Array) else jax.device_put(a) for a in arrays)
     collapse(*(o for o, a in zip(out, arrays, strict=True) if o is not a))
     return out
+
+
+def compressed_pattern(major: np.ndarray, minor: np.ndarray, values: np.ndarray,
+                       n_major: int, capacity: int):
+    """``(data, indices, indptr)`` host arrays of entries listed in major order
+    (``values[i]`` at ``(major[i], minor[i])``), with ``capacity`` slots; ``from_arrays``
+    turns the slots past ``indptr[-1]`` into padding."""
+    count = major.size
+    data = np.zeros((capacity,) + values.shape[1:], values.dtype)
+    data[:count] = values
+    indices = np.zeros(capacity, np.int64)
+    indices[:count] = minor
+    indptr = np.zeros(n_major + 1, np.int64)
+    np.cumsum(np.bincount(major, minlength=n_major), out=indptr[1:])
+    return data, indices, indptr

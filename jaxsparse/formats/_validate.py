@@ -219,3 +219,20 @@ def check_scipy_conversion(matrix: Any, target: str) -> None:
         needed, what = shape[axis] + 1, f"an indptr slot per {per}"
     check_fits_memory(needed * 8, f"shape {shape}: converting to {target.upper()} keeps "
                       f"{what}, and these {needed} slots")
+
+
+def check_nse(nse: Any) -> None:
+    """``nse`` (a static capacity) is None or a non-negative int."""
+    if nse is not None and (not isinstance(nse, (int, np.integer)) or nse < 0):
+        raise ValueError(f"nse must be a non-negative int (a static capacity), got {nse!r}")
+
+
+def capacity(nse: Any, count: int, what: str = "nonzeros") -> int:
+    """The capacity for ``count`` entries: ``nse`` when given (refused below ``count``),
+    else ``count``."""
+    check_nse(nse)
+    if nse is None:
+        return count
+    if nse < count:
+        raise ValueError(f"nse={nse} is smaller than the number of {what} ({count})")
+    return int(nse)

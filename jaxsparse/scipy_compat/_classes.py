@@ -86,40 +86,34 @@ def _internal_caller() -> bool:
 def _check_indices(A) -> None:
     """What SciPy's default check leaves out (its compiled code trusts both): indices
     within the minor dimension, and ``indptr`` non-decreasing."""
-    indptr, indices = _device.stored(A, "indptr"), _device.stored(A, "indices")
-    if A.format_name == "csc":
-        minor = A.shape[0]
-    else:
-        minor = A.shape[1] // (A.blocksize[1] if A.format_name == "bsr" else 1)
-    # One reduction: seen as unsigned, a negative index is larger than any valid one.
-    unsigned = indices.view(f"u{indices.dtype.itemsize}") if indices.dtype.kind == "i" \
-        else indices
-    if indices.size and unsigned.max() >= minor:
-        raise ValueError(f"indices must be >= 0 and < {minor} (the "
-                         f"{'rows' if A.format_name == 'csc' else 'columns'}), got values "
-                         f"in [{indices.min()}, {indices.max()}]")
-    if indptr.size > 1 and (indptr[1:] < indptr[:-1]).any():
-        raise ValueError("indptr must be a non-decreasing sequence")
+    _check_pattern(A.format_name, A.shape, getattr(A, "blocksize", None),
+                   _device.stored(A, "indptr"), _device.stored(A, "indices"))
 
 
 def _check_sparse_argument(S) -> None:
-    """A compressed SciPy matrix about to be converted: SciPy's conversions trust its
-    ``indptr`` and ``indices`` (and its default check passes an ``indptr`` such as
-    [0, 5, 0], which made ``csc_array(csr)`` read out of bounds and crash)."""
-    if S.format not in ("csr", "csc", "bsr"):
-        return
-    indptr, indices = np.asarray(S.indptr), np.asarray(S.indices)
-    if indptr.size > 1 and (indptr[1:] < indptr[:-1]).any():
-        raise ValueError("indptr must be a non-decreasing sequence")
+    """A compressed SciPy matrix about to be converted, checked as :func:`_check_indices`
+    checks our own: SciPy's conversions trust its ``indptr`` and ``indices`` (and its
+    default check passes an ``indptr`` such as [0, 5, 0], which made ``csc_array(csr)``
+    read out of bounds and crash)."""
+    if S.format in ("csr", "csc", "bsr"):
+        _check_pattern(S.format, S.shape, getattr(S, "blocksize", None),
+                       np.asarray(S.indptr), np.asarray(S.indices))
+
+
+def _check_pattern(fmt: str, shape, blocksize, indptr: np.ndarray, indices: np.ndarray) -> None:
     if indptr.size and (indptr[0] != 0 or indptr[-1] > indices.size):
         raise ValueError(f"indptr must start at 0 and end at most at len(indices) = "
                          f"{indices.size}, got {indptr[0]}..{indptr[-1]}")
-    n_blocks = S.blocksize[1] if S.format == "bsr" else 1
-    minor = S.shape[0] if S.format == "csc" else S.shape[1] // n_blocks
+    minor = shape[0] if fmt == "csc" else shape[1] // (blocksize[1] if fmt == "bsr" else 1)
     used = indices[: int(indptr[-1])] if indptr.size else indices[:0]
-    if used.size and (used.min() < 0 or used.max() >= minor):
-        raise ValueError(f"indices must be >= 0 and < {minor}, got values in "
-                         f"[{used.min()}, {used.max()}]")
+    # One reduction: seen as unsigned, a negative index is larger than any valid one.
+    unsigned = used.view(f"u{used.dtype.itemsize}") if used.dtype.kind == "i" else used
+    if used.size and unsigned.max() >= minor:
+        raise ValueError(f"indices must be >= 0 and < {minor} (the "
+                         f"{'rows' if fmt == 'csc' else 'columns'}), got values "
+                         f"in [{used.min()}, {used.max()}]")
+    if indptr.size > 1 and (indptr[1:] < indptr[:-1]).any():
+        raise ValueError("indptr must be a non-decreasing sequence")
 
 
 class DropIn(Containers):
