@@ -521,3 +521,21 @@ def test_a_refused_sharded_solve_leaves_no_mesh_set():
         js.linalg.cg(As, np.ones(5))
     assert jax.sharding.get_abstract_mesh().empty
     np.testing.assert_allclose(np.asarray(jnp.arange(4.0) * 2), [0, 2, 4, 6])
+
+
+@pytest.mark.parametrize("rows", [
+    [np.arange(0, 4), np.arange(4, 4), np.arange(4, 9), np.arange(9, 10)],  # an empty shard
+    [np.array([0, 3, 7]), np.array([1, 2, 9]), np.array([4, 5, 6, 8])],  # dealt out
+], ids=["contiguous", "permuted"])
+def test_layout_locate_inverts_the_index(rows):
+    """A plan keeps only ``index``; ``locate`` answers the inverse map (two comparisons
+    for a contiguous partition, arrays built on demand for a permuted one)."""
+    from jaxsparse.sharding._layout import Layout
+    from jaxsparse.sharding._partition import RowPartition
+
+    n = 10
+    layout = Layout.from_partition(RowPartition(tuple(rows), permuted=len(rows) == 3), n, 5)
+    assert (layout._starts is None) == (len(rows) == 3)
+    g = np.random.default_rng(0).permutation(n)
+    owner, slot = layout.locate(g)
+    np.testing.assert_array_equal(layout.index[owner, slot], g)

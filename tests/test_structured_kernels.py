@@ -128,6 +128,25 @@ def test_dia_inf_next_to_padding_and_garbage_in_padding():
     assert np.isfinite(yt[:4]).all() and np.isinf(yt[4]) and yt[5] == 0.0
 
 
+@pytest.mark.parametrize("transpose", [False, True], ids=["A", "AT"])
+@pytest.mark.parametrize("case", DIA_CASES)
+def test_dia_nonfinite_padding_slots_never_reach_y(case, transpose):
+    """``A @ b`` masks only columns past ``width``: the slots above and below the band
+    must still fall outside ``y`` when the diagonals are shifted into row order. inf and
+    NaN in every out-of-band slot would poison any row they reached."""
+    S, A = _dia(case)
+    n, m = S.shape
+    rows = np.arange(A.data.shape[1])[None, :] - np.asarray(A.offsets)[:, None]
+    width = m if DIA_CASES[case][2] is None else min(DIA_CASES[case][2], m)
+    out = (rows < 0) | (rows >= n) | (np.arange(A.data.shape[1])[None, :] >= width)
+    poison = np.where(out, np.where(rows % 2 == 0, np.inf, np.nan), np.asarray(A.data))
+    junk = A.with_data(jnp.asarray(poison))
+    x, _ = _operands(n if transpose else m, np.float64)
+    y = np.asarray(js.ops.spmv(junk, x, transpose=transpose, backend="xla"))
+    dense = S.toarray()
+    assert_close(y, (dense.T if transpose else dense) @ x)
+
+
 def test_dia_empty():
     for shape, k in [((0, 4), 2), ((4, 0), 2), ((3, 4), 0)]:
         A = js.DIA.from_arrays(np.zeros((k, shape[1])), np.arange(k), shape=shape)

@@ -70,6 +70,11 @@ class _Band:
         c = self.cols
         return (c >= o) & (c - o < self.n) & (c < self.width)
 
+    def in_width(self, v):
+        """``v`` (indexed by column) with the columns past ``width`` zeroed; ``v`` itself
+        when the band spans every column."""
+        return v if self.width == self.m else _mask(self.cols < self.width, v)
+
     def cols_to_rows(self, v, o):
         """``w[i] = v[i + o]`` (``v`` indexed by column, ``w`` by row)."""
         return _shift(v, o + self.n, self.n)
@@ -117,7 +122,11 @@ def dia_matmul(data, offsets, b, *, shape, transpose, width=None):
     # The band mask applies to the product, never to ``data`` alone: a masked copy of
     # a diagonal depends on nothing that changes inside a solver's loop, and XLA then
     # hoists every diagonal's copy out of the loop (a second copy of the whole matrix
-    # held for the solve; seen in ``memory_analysis``).
+    # held for the solve; seen in ``memory_analysis``). For the same reason ``A @ b``
+    # masks nothing it need not: shifting a diagonal into row order already drops the
+    # slots above and below the band (their rows fall outside ``y``), so only columns
+    # past ``width`` need a mask, and every diagonal's mask (a byte per column) is no
+    # longer hoisted out of solver loops.
     if transpose:
         def term(k):
             o = band.offset(k)
@@ -127,7 +136,7 @@ def dia_matmul(data, offsets, b, *, shape, transpose, width=None):
         def term(k):
             o = band.offset(k)
             coef = expand(band.row(k).astype(acc))
-            return band.cols_to_rows(_mask(band.col_ok(o), coef * b), o)
+            return band.cols_to_rows(band.in_width(coef * b), o)
 
     return _accumulate(term, n_diags, zeros).astype(out_dtype)
 

@@ -110,9 +110,8 @@ def split(col: np.ndarray, s: int, cols: Layout, span) -> Split:
         mine = (col >= lo) & (col < hi)
         if mine.all():  # banded and stencil chunks: no halo reads, no copies
             return Split(None, col - lo, col[:0], col[:0])
-        far = col[~mine]
-        return Split(mine, col[mine] - lo, cols.owner[far], cols.slot[far])
-    c_owner, c_slot = cols.owner[col], cols.slot[col]
+        return Split(mine, col[mine] - lo, *cols.locate(col[~mine]))
+    c_owner, c_slot = cols.locate(col)
     mine = c_owner == s
     far = ~mine
     return Split(mine, c_slot[mine], c_owner[far], c_slot[far])
@@ -233,8 +232,8 @@ def fill(source: RowSource, s: int, rows: Layout, cols: Layout, found: Survey,
             row = f_slot if agreed.halo_all_rows else np.searchsorted(found.halo_rows, f_slot)
             halo_count += np.bincount(row, minlength=H)
             h += k
-    if n_diags:
-        yield "own_mask", own_i.reshape(n_diags, C)
+    if n_diags:  # one bit per band slot (little-endian within each byte)
+        yield "own_mask", np.packbits(own_i.reshape(n_diags, C), axis=1, bitorder="little")
     else:
         yield "own_indices", own_i
     del own_i

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -25,13 +26,16 @@ class Layout:
     """A padded block layout of a length-``n`` vector over ``D`` shards of ``R`` slots.
 
     ``index[s, t]``: the global index held by slot ``t`` of shard ``s`` (``n`` marks a
-    padding slot, which always holds 0). ``owner[g]``/``slot[g]``: the inverse map.
+    padding slot, which always holds 0). ``locate(g)`` is the inverse map.
+
+    A plan keeps its layouts as long as the matrix lives, so a layout holds ``index``
+    alone, in the narrowest integer type: the inverse maps of a contiguous partition (an
+    unpermuted plan) are two comparisons per index, and only a permuted layout builds
+    them as arrays, the first time they are asked for.
     """
 
     n: int
     index: np.ndarray  # (D, R) int
-    owner: np.ndarray  # (n,) int
-    slot: np.ndarray  # (n,) int
 
     @property
     def n_shards(self) -> int:
@@ -49,17 +53,45 @@ class Layout:
     @classmethod
     def from_partition(cls, part: RowPartition, n: int, block: int | None = None) -> Layout:
         block = max(part.block_rows, 1) if block is None else block
-        index = np.full((part.n_shards, block), n, dtype=np.int64)
-        # The inverse maps are gathered once per stored entry by the planner: int32
-        # halves those per-entry temporaries (the planner's peak memory).
-        small = np.int32 if max(n, block, part.n_shards) < np.iinfo(np.int32).max else np.int64
-        owner = np.zeros(n, dtype=small)
-        slot = np.zeros(n, dtype=small)
+        index = np.full((part.n_shards, block), n, dtype=_narrowest(n, block, part.n_shards))
         for s, rows in enumerate(part.rows):
             index[s, : len(rows)] = rows
-            owner[rows] = s
-            slot[rows] = np.arange(len(rows))
-        return cls(n, index, owner, slot)
+        return cls(n, index)
+
+    def locate(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(owner, slot)`` of the global indices ``g``: the shard holding each and
+        its slot there."""
+        starts = self._starts
+        if starts is not None:
+            owner = (np.searchsorted(starts, g, side="right") - 1).astype(self.index.dtype)
+            return owner, (g - starts[owner]).astype(self.index.dtype)
+        owner, slot = self._inverse
+        return owner[g], slot[g]
+
+    @functools.cached_property
+    def _starts(self) -> np.ndarray | None:
+        """Each shard's first index when shard ``s`` holds ``starts[s], ...`` in order
+        and the shards follow each other (a contiguous partition); else None."""
+        counts = (self.index < self.n).sum(axis=1)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(self.index.dtype)
+        slots = np.arange(self.block, dtype=self.index.dtype)
+        expected = np.where(slots < counts[:, None], starts[:, None] + slots, self.n)
+        return starts if np.array_equal(expected, self.index) else None
+
+    @functools.cached_property
+    def _inverse(self) -> tuple[np.ndarray, np.ndarray]:
+        owner = np.zeros(self.n, self.index.dtype)
+        slot = np.zeros(self.n, self.index.dtype)
+        real = self.index < self.n
+        owner[self.index[real]] = np.nonzero(real)[0]
+        slot[self.index[real]] = np.nonzero(real)[1]
+        return owner, slot
 
     def same_as(self, other: Layout) -> bool:
         return self.n == other.n and np.array_equal(self.index, other.index)
+
+
+def _narrowest(*sizes: int):
+    # The inverse maps are gathered once per stored entry by the planner: int32 halves
+    # those per-entry temporaries (the planner's peak memory).
+    return np.int32 if max(sizes) < np.iinfo(np.int32).max else np.int64

@@ -102,7 +102,7 @@ def from_local_rows(local_rows, *, row_start: int, shape: tuple[int, int],
         row_nnz[start:start + k] = counts
     rows, cols, permuted = plan_layouts(row_nnz, (n, m), D, contiguous=True)
     mine = process_shards(mesh, axis)
-    owned = np.isin(rows.owner, mine)  # this process's rows after balancing
+    owned = np.isin(rows.locate(np.arange(n))[0], mine)  # this process's rows after balancing
     stay = _entries(S, row_start, lambda g: owned[g])
     leave = _entries(S, row_start, lambda g: ~owned[g])
     arrive = [_entries_from(parts, owned) for parts in zip(

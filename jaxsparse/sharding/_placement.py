@@ -120,12 +120,13 @@ def build_and_place(source: RowSource, shape, mesh, axis: str, rows: Layout, col
     def put(a):  # plan arrays: every process holds all of them
         return jax.device_put(np.asarray(a, dtype=idx), sharding)
 
+    row_index = put(rows.index)
     return ShardedCSR(
         own_data=leaves["own_data"], own_indices=leaves.get("own_indices"),
         own_indptr=leaves["own_indptr"], halo_data=leaves["halo_data"],
         halo_indices=leaves["halo_indices"], halo_indptr=leaves["halo_indptr"],
         halo_rows=leaves["halo_rows"], send=put(the_plan.halo.send),
-        row_index=put(rows.index), col_index=put(cols.index),
+        row_index=row_index, col_index=row_index if cols is rows else put(cols.index),
         own_offsets=leaves.get("own_offsets"), own_mask=leaves.get("own_mask"),
         key=PlanKey(the_plan, mesh),
     )

@@ -9,9 +9,9 @@ matrices reuse compiled programs.
 The owned block has a local layout (``plan.local_format``): CSR, or diagonals for banded
 and stencil blocks (fewer bytes per product; see ``formats._structure``). With
 diagonals, ``own_data`` holds ``(D, n_diags, n_cols)`` DIA data, ``own_offsets`` the
-diagonals and ``own_mask`` which of its slots hold an entry (which, with the offsets,
-is the pattern: ``own_indices`` is None there, so the block costs 1 byte per band slot
-instead of an index per entry; ``own_indptr`` still counts each row's entries).
+diagonals and ``own_mask`` which of its slots hold an entry, one bit each (which, with
+the offsets, is the pattern: ``own_indices`` is None there, so the block costs 1 bit per
+band slot instead of an index per entry; ``own_indptr`` still counts each row's entries).
 ``vals``/``with_values`` speak CSR slot order in both layouts (``own_slots`` rebuilds
 that order from the mask when asked), so code that swaps values never depends on the
 layout.
@@ -80,7 +80,9 @@ class ShardedCSR:
     row_index: jax.Array
     col_index: jax.Array
     own_offsets: jax.Array | None  # "dia" layout: (D, n_diags) diagonals; else None
-    own_mask: jax.Array | None  # "dia": (D, n_diags, n_cols) bool, entry present; else None
+    # "dia": (D, n_diags, ceil(n_cols / 8)) uint8, bit c % 8 of byte c // 8 set where
+    # the slot at column c holds an entry (np.packbits, little bit order); else None
+    own_mask: jax.Array | None
     key: PlanKey = dataclasses.field(metadata=_static)
 
     # -- facts ---------------------------------------------------------------------------

@@ -97,7 +97,9 @@ def dia_slots(key: PlanKey):
         row = jnp.arange(n_rows, dtype=off.dtype)[:, None]
         col = row + off[None, :]  # (rows, diagonals): row-major is CSR order
         diag = jnp.arange(n_diags, dtype=off.dtype)[None, :]
-        present = (col >= 0) & (col < n_cols) & mask[0][diag, jnp.clip(col, 0, n_cols - 1)]
+        c = jnp.clip(col, 0, n_cols - 1)
+        bit = (mask[0][diag, c >> 3] >> (c & 7).astype(mask.dtype)) & 1  # packed bits
+        present = (col >= 0) & (col < n_cols) & (bit == 1)
         r, k = jnp.nonzero(present, size=plan.own_capacity, fill_value=-1)
         r, k = r.astype(off.dtype), k.astype(off.dtype)
         slot = jnp.where(r >= 0, k * n_cols + r + off[k], n_diags * n_cols)
