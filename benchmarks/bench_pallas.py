@@ -57,6 +57,8 @@ def parse_args(argv):
     p.add_argument("--n", type=int, default=4_000_000, help="rows of the SpMV matrices")
     p.add_argument("--sddmm-n", type=int, default=20_000)
     p.add_argument("--dtypes", nargs="+", default=["float32", "float64", "bfloat16"])
+    p.add_argument("--matrices", nargs="+", choices=MATRICES, default=list(MATRICES),
+                   help="the SpMV matrices (SDDMM always runs)")
     args = p.parse_args(argv)
     args.gpu = jax.default_backend() in ("gpu", "cuda", "rocm")
     if args.quick or not args.gpu:
@@ -150,7 +152,7 @@ def _relative_error(want):
 
 def measure(args, cells: _common.Cells) -> list:
     rows = []
-    jobs = [(name, op, dtype) for name in MATRICES for op in ("spmv", "spmv_T", "spmm")
+    jobs = [(name, op, dtype) for name in args.matrices for op in ("spmv", "spmv_T", "spmm")
             for dtype in args.dtypes]
     jobs += [("sddmm", "sddmm", dtype) for dtype in args.dtypes]
     for name, op, dtype in jobs:

@@ -177,11 +177,13 @@ def test_bench_multiprocess_quick_table(tmp_path):
 
 def test_bench_pallas_quick_table(tmp_path):
     """On this CPU machine the Pallas kernels run interpreted: every cell is checked
-    against SciPy, and the note says the figures are not GPU figures."""
-    out = _run("bench_pallas.py", "--dtypes", "float32", "--json", str(tmp_path / "p.json"))
+    against SciPy, and the note says the figures are not GPU figures. One matrix's three
+    products and SDDMM (interpreted kernels are slow; test_pallas.py covers the rest)."""
+    out = _run("bench_pallas.py", "--dtypes", "float32", "--matrices", "poisson2d",
+               "--json", str(tmp_path / "p.json"))
     ((title, header, rows),) = _tables(out)
     assert header[:5] == ["matrix", "op", "dtype", "n", "nnz"]
-    assert {(r[0], r[1]) for r in rows} >= {("banded", "spmv"), ("random", "spmv_T"),
+    assert {(r[0], r[1]) for r in rows} == {("poisson2d", "spmv"), ("poisson2d", "spmv_T"),
                                             ("poisson2d", "spmm"), ("sddmm", "sddmm")}
     for row in rows:
         for cell in row[5:]:

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as sps
-from _helpers import FORMATS, assert_close, random_scipy, to_js, tol
+from _helpers import FORMATS, assert_close, backend_compiles, random_scipy, to_js, tol
 from jax.test_util import check_grads
 
 import jaxsparse as js
@@ -207,3 +207,29 @@ def test_tolerance_grid(dtype):
     C = js.ops.spgemm(to_js(S, "coo"), to_js(T, "csr"))
     np.testing.assert_allclose(np.asarray(C.todense()), (S @ T).toarray(),
                                rtol=10 * tol(dtype), atol=10 * tol(dtype))
+
+
+@pytest.mark.parametrize("fmt", [js.CSR, js.CSC])
+def test_host_coords_of_a_compressed_matrix_match_tocoo_and_compile_nothing(fmt):
+    """spgemm's symbolic phase reads the coordinates on the host: NumPy from indptr,
+    where the device conversion compiled a program for every new shape (the gmg example
+    spent 10 of its 25 s building its hierarchy that way)."""
+    from jaxsparse.ops._pattern import host_coords
+
+    keep = np.ones(7)
+    keep[2] = 0  # an empty row
+    S = sps.csr_array(sps.diags_array(keep) @ sps.random_array((7, 5), density=0.3, rng=3))
+    S.eliminate_zeros()
+    indptr = S.indptr if fmt is js.CSR else S.tocsc().indptr
+    T = S if fmt is js.CSR else S.tocsc()
+    pad = 4  # capacity slots past indptr[-1]: sentinel coordinates
+    A = fmt.from_arrays(np.concatenate([T.data, np.zeros(pad)]),
+                        np.concatenate([T.indices, np.zeros(pad, T.indices.dtype)]),
+                        indptr, shape=S.shape)
+    with backend_compiles() as compiles:
+        got = host_coords(A)
+    assert compiles == []
+    want = tuple(np.asarray(c) for c in A.tocoo().coords)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    assert (got[0] == S.shape[0]).sum() == pad and (got[1] == S.shape[1]).sum() == pad

@@ -68,6 +68,17 @@ class AbstractCompressed(AbstractSparseMatrix):
 
         return csr_row_ids(self.indptr, self.capacity)
 
+    def host_coords(self) -> tuple[np.ndarray, np.ndarray]:
+        """``tocoo()``'s coordinates (sentinels included), computed with NumPy from
+        concrete index arrays: planning code (spgemm's symbolic phase) reads them on the
+        host, and the device route compiled a conversion for every new shape."""
+        n_major, n_minor = self._major_minor
+        indptr = np.asarray(self.indptr, np.int64)
+        major = np.full(self.capacity, n_major, np.int64)
+        major[: indptr[-1]] = np.repeat(np.arange(n_major), np.diff(indptr))
+        minor = np.where(major < n_major, np.asarray(self.indices, np.int64), n_minor)
+        return (major, minor) if self._major_is_row else (minor, major)
+
     def with_data(self, data: jax.Array):
         """The same pattern with new values (traceable: shapes must match)."""
         if data.shape[:1] != self.data.shape[:1]:

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..formats._base import AbstractSparse
+from ..formats._compressed import AbstractCompressed
 from ..formats._coo import COO
 from ..formats._registry import format_class
 from ..formats._validate import dtype_of
@@ -82,6 +83,8 @@ def host_coords(A) -> tuple[np.ndarray, ...] | None:
     """
     if not structure_is_concrete(A):
         return None
+    if isinstance(A, AbstractCompressed):  # NumPy from indptr: nothing to compile
+        return _normalised(A.host_coords(), A.shape)
     with jax.ensure_compile_time_eval():
         # conversions are compiled programs: a traced data leaf would make every output
         # traced, so they run on the structure with stand-in values
@@ -92,10 +95,15 @@ def host_coords(A) -> tuple[np.ndarray, ...] | None:
         if any(is_traced(c) for c in coords):
             return None
         coords = tuple(np.asarray(c).astype(np.int64) for c in coords)
+    return _normalised(coords, A.shape)
+
+
+def _normalised(coords, shape) -> tuple[np.ndarray, ...]:
+    """Every coordinate of a slot that is out of range anywhere set to its sentinel."""
     valid = np.ones(coords[0].shape, bool)
-    for c, n in zip(coords, A.shape, strict=True):
+    for c, n in zip(coords, shape, strict=True):
         valid &= (c >= 0) & (c < n)
-    return tuple(np.where(valid, c, n) for c, n in zip(coords, A.shape, strict=True))
+    return tuple(np.where(valid, c, n) for c, n in zip(coords, shape, strict=True))
 
 
 def host_keys(coords: tuple[np.ndarray, ...], shape: tuple[int, ...], major: int = 0):
