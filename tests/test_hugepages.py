@@ -16,6 +16,7 @@ import scipy.sparse as sps
 
 import jaxsparse as js
 from jaxsparse import _hugepages
+from jaxsparse.ops.native import missing_reason
 
 HUGE = 1 << 21
 
@@ -110,3 +111,31 @@ def test_the_kernel_backs_a_matrix_with_huge_pages():
     assert _anon_huge_kb(start) >= whole_pages * HUGE // 1024
     x = np.arange(A.shape[1], dtype=float)
     np.testing.assert_array_equal(np.asarray(A @ x), _big() @ x)  # contents unchanged
+
+
+@pytest.mark.skipif(missing_reason() is not None, reason=f"native kernels: {missing_reason()}")
+@pytest.mark.skipif(os.environ.get("JAXSPARSE_HUGEPAGES") == "0",
+                    reason="JAXSPARSE_HUGEPAGES=0 turns the collapse off in this run")
+def test_native_products_collapse_their_large_vectors():
+    """The CSR kernel collapses the whole 2 MB pages of a large x (before reading it) and
+    y (after writing it: a fresh buffer's pages are not yet in memory, and MADV_COLLAPSE
+    refuses those), remembering each page; vectors under 4 MB are left alone."""
+    from jaxsparse.ops.native._library import library_path
+
+    collapsed = ctypes.CDLL(str(library_path())).JaxsparseCollapsedPages
+    collapsed.argtypes, collapsed.restype = [ctypes.c_void_p, ctypes.c_size_t], ctypes.c_size_t
+
+    def pages(a):
+        start = a.unsafe_buffer_pointer()
+        return collapsed(start, a.nbytes), (start + a.nbytes) // HUGE - -(-start // HUGE)
+
+    S = _big()  # 1M rows: x and y are 8 MB
+    x = jax.numpy.arange(S.shape[1], dtype=jax.numpy.float64)
+    y = js.ops.spmv(js.CSR.from_scipy(S), x, backend="native")
+    np.testing.assert_array_equal(np.asarray(y), S @ np.asarray(x))
+    for a in (x, y):
+        done, whole = pages(a)
+        assert whole >= 3 and done == whole
+    small = _big(460_000)  # 3.7 MB vectors: a whole 2 MB page, but under 4 MB
+    y = js.ops.spmv(js.CSR.from_scipy(small), np.ones(small.shape[1]), backend="native")
+    assert pages(y)[1] >= 1 and pages(y)[0] == 0

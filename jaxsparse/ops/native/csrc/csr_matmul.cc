@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common.h"
+#include "hugepages.h"
 #include "scatter.h"
 
 namespace jaxsparse {
@@ -131,7 +132,8 @@ ffi::Error CsrMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuff
       data.element_type() != b.element_type()) {
     return ffi::Error::InvalidArgument("jaxsparse csr_matmul: inconsistent operands");
   }
-  return DispatchTypes(b.element_type(), indices.element_type(), [&](auto vt, auto it) {
+  PreferHugePages(b.untyped_data(), b.size_bytes());
+  ffi::Error done = DispatchTypes(b.element_type(), indices.element_type(), [&](auto vt, auto it) {
     using V = typename decltype(vt)::type;
     using I = typename decltype(it)::type;
     auto run = transpose ? CsrScatter<V, I> : CsrGather<V, I>;
@@ -139,6 +141,10 @@ ffi::Error CsrMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuff
         Ptr<V>(b), Ptr<V>(*out));
     return ffi::Error::Success();
   });
+  // After the writes: only pages already in memory can be collapsed (a fresh buffer's
+  // are not), and the allocator hands this buffer back to the next calls.
+  PreferHugePages(out->untyped_data(), out->size_bytes());
+  return done;
 }
 
 }  // namespace
