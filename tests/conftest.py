@@ -27,7 +27,7 @@ settings.load_profile(os.environ.get("JAXSPARSE_HYPOTHESIS_PROFILE", "jaxsparse"
 
 from _compiled_budget import region_budget, release_compiled_programs_if_over  # noqa: E402
 
-_CHECK_EVERY = 25  # tests between two counts of /proc/self/maps (each count reads ~1 MB)
+_CHECK_EVERY = 10  # tests between two counts of /proc/self/maps (each count reads ~1 MB)
 _region_budget = region_budget()
 _tests_since_check = 0
 
