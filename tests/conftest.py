@@ -1,4 +1,5 @@
-"""Test configuration: CPU devices, x64, deterministic hypothesis, bounded compile caches.
+"""Test configuration: CPU devices, x64, cheap compiles, deterministic hypothesis,
+bounded compile caches.
 
 Set before jax is imported, so every sharded path can run on 1-, 2- and 4-device meshes
 on a CPU-only machine.
@@ -9,9 +10,27 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_NUM_CPU_DEVICES", "4")
 
+# The suite compiles tens of thousands of tiny programs and runs each once or twice:
+# LLVM's expensive passes cost more than they save (test_solvers.py 51 -> 40 s). They
+# change speed, not results: tests/test_compile_flags.py checks that representative ops
+# give the same bits as a process with the default flags (optimisation level 0, tried
+# too, did not: it stops contracting a * b + c into an FMA). The flag holds for this
+# process only: XLA reads XLA_FLAGS at its first compile, below, and the environment is
+# then restored, so the examples, benchmarks and launched processes that tests start run
+# with the user's settings.
+_USER_XLA_FLAGS = os.environ.get("XLA_FLAGS")
+os.environ["XLA_FLAGS"] = " ".join(filter(None, [
+    _USER_XLA_FLAGS, "--xla_llvm_disable_expensive_passes=true"]))
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
+
+jax.jit(lambda: 0)()  # XLA parses XLA_FLAGS once, at the first compile
+if _USER_XLA_FLAGS is None:
+    del os.environ["XLA_FLAGS"]
+else:
+    os.environ["XLA_FLAGS"] = _USER_XLA_FLAGS
 
 jax.config.update("jax_enable_x64", True)
 
