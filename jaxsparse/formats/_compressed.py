@@ -72,12 +72,13 @@ class AbstractCompressed(AbstractSparseMatrix):
         """``tocoo()``'s coordinates (sentinels included), computed with NumPy from
         concrete index arrays: planning code (spgemm's symbolic phase) reads them on the
         host, and the device route compiled a conversion for every new shape."""
-        n_major, n_minor = self._major_minor
-        indptr = np.asarray(self.indptr, np.int64)
-        major = np.full(self.capacity, n_major, np.int64)
-        major[: indptr[-1]] = np.repeat(np.arange(n_major), np.diff(indptr))
-        minor = np.where(major < n_major, np.asarray(self.indices, np.int64), n_minor)
-        return (major, minor) if self._major_is_row else (minor, major)
+        from ._structure import stored_pattern
+
+        stored = stored_pattern(np.asarray(self.indptr), np.asarray(self.indices),
+                                csc=not self._major_is_row)
+        padding = self.capacity - stored[0].size  # slots past indptr[-1]: sentinels
+        return tuple(np.concatenate([c, np.full(padding, n, np.int64)])
+                     for c, n in zip(stored, self.shape, strict=True))
 
     def with_data(self, data: jax.Array):
         """The same pattern with new values (traceable: shapes must match)."""

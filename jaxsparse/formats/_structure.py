@@ -26,7 +26,7 @@ def _rows_of(indptr: np.ndarray, nnz: int) -> np.ndarray:
     return np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))[:nnz]
 
 
-def _pattern(indptr, indices, csc: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def stored_pattern(indptr, indices, csc: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, cols)`` of the stored entries (slots past ``indptr[-1]`` are capacity)."""
     indptr = np.asarray(indptr, dtype=np.int64)
     nnz = int(indptr[-1]) if indptr.size else 0
@@ -40,7 +40,7 @@ def diagonals(indptr, indices, *, csc: bool = False) -> np.ndarray:
     A histogram over diagonals, not a sort: O(nnz + n_rows + n_cols), so asking costs
     a random matrix of many nonzeros little.
     """
-    rows, cols = _pattern(indptr, indices, csc)
+    rows, cols = stored_pattern(indptr, indices, csc)
     if rows.size == 0:
         return np.zeros(0, np.int64)
     shift = int(rows.max())  # col - row + shift >= 0
@@ -111,7 +111,7 @@ def dia_slot_map(indptr, indices, shape, offsets, capacity: int | None = None, *
     offsets = np.asarray(offsets, dtype=np.int64)
     n_cols = int(shape[1])
     capacity = len(indices) if capacity is None else int(capacity)
-    rows, cols = _pattern(indptr, indices, csc)
+    rows, cols = stored_pattern(indptr, indices, csc)
     diag = cols - rows
     order = np.argsort(offsets, kind="stable")
     pos = np.searchsorted(offsets[order], diag)

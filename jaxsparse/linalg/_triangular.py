@@ -25,6 +25,7 @@ import numpy as np
 from jax import lax
 
 from ..formats import CSR
+from ..formats._structure import stored_pattern
 from ..ops._dtypes import as_dense
 from ..ops._reference import csr_row_ids
 from ._direct import as_core, is_traced
@@ -109,10 +110,8 @@ def _check_triangular(csr: CSR, lower: bool, unit_diagonal: bool) -> None:
     """SciPy's documented contract, checked on the host for a concrete matrix."""
     from numpy.linalg import LinAlgError
 
-    indptr = np.asarray(csr.indptr)
-    stored = int(indptr[-1])
-    cols, vals = np.asarray(csr.indices)[:stored], np.asarray(csr.data)[:stored]
-    rows = np.repeat(np.arange(csr.shape[0]), np.diff(indptr))
+    rows, cols = stored_pattern(np.asarray(csr.indptr), np.asarray(csr.indices))
+    vals = np.asarray(csr.data)[: rows.size]
     wrong = ((cols > rows) if lower else (cols < rows)) & (vals != 0)
     if wrong.any():
         i = int(np.argmax(wrong))
