@@ -7,20 +7,29 @@ NumPy, did not: the one-thread SpMV of the 2-D Poisson matrix (1400^2, 9.8M nonz
 took 21 ms on device buffers against SciPy's 15 ms, and 15 ms once the buffers were
 collapsed into huge pages; without NumPy's advice SciPy itself took 22-26 ms.
 
-``MADV_COLLAPSE`` (Linux 6.1+) does that collapse synchronously, in place: same
-addresses, same contents. It is applied to the large arrays jaxsparse itself puts on CPU
-devices (constructors from host arrays, sharded blocks). On older kernels, other systems
-or other platforms it is a no-op; ``JAXSPARSE_HUGEPAGES=0`` turns it off.
+So the large arrays jaxsparse itself puts on CPU devices (constructors from host arrays,
+sharded blocks) go through :func:`device_put`: it copies the host array into a fresh
+mapping aligned to 2 MB and advised for huge pages, and the CPU device uses that memory
+in place, since PJRT's CPU client aliases a host buffer aligned to 64 bytes instead of
+copying it. That is one copy, as ``jax.device_put`` makes, and the whole array lies on
+huge pages, its partial first and last 2 MB included. Buffers XLA allocates itself can
+only be collapsed after the fact (:func:`collapse`, ``MADV_COLLAPSE``, Linux 6.1+: a
+second copy, and the partial pages at both ends stay on 4 KB pages); that is what
+happens when a JAX version copies instead of aliasing. Elsewhere (other systems or
+platforms, GPUs) both are plain copies; ``JAXSPARSE_HUGEPAGES=0`` turns them off.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import math
+import mmap
 import os
 import sys
 
 import jax
+import numpy as np
 
 MADV_COLLAPSE = 25
 _HUGE = 1 << 21
@@ -28,9 +37,13 @@ _HUGE = 1 << 21
 MIN_BYTES = 4 << 20
 
 
+def enabled() -> bool:
+    return sys.platform.startswith("linux") and os.environ.get("JAXSPARSE_HUGEPAGES") != "0"
+
+
 @functools.cache
 def _madvise():
-    if not sys.platform.startswith("linux") or os.environ.get("JAXSPARSE_HUGEPAGES") == "0":
+    if not enabled():
         return None
     try:
         madvise = ctypes.CDLL(None, use_errno=True).madvise
@@ -39,6 +52,60 @@ def _madvise():
     madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     madvise.restype = ctypes.c_int
     return madvise
+
+
+def huge_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised host array at the start of a 2 MB-aligned anonymous mapping
+    advised for huge pages (the mapping is unmapped when the array's last user goes)."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    length = -(-max(nbytes, 1) // _HUGE) * _HUGE
+    # mmap aligns to 4 KB only: map one huge page more, and start at the first 2 MB
+    # boundary. The slack is never touched, so it costs address space, not memory.
+    m = mmap.mmap(-1, length + _HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    whole = np.frombuffer(m, np.uint8)
+    skip = -whole.ctypes.data % _HUGE
+    m.madvise(mmap.MADV_HUGEPAGE, skip, length)
+    return whole[skip:skip + nbytes].view(dtype).reshape(shape)
+
+
+def _is_cpu(device) -> bool:
+    if device is None:
+        device = jax.config.jax_default_device
+        if device is None:
+            return jax.default_backend() == "cpu"
+        if isinstance(device, str):
+            return device == "cpu"
+    return getattr(device, "platform", None) == "cpu"
+
+
+def device_put(a: np.ndarray, device=None) -> jax.Array:
+    """``jax.device_put(a, device)`` of a host array; a large one bound for a CPU device
+    lands on huge pages (module docstring)."""
+    a = np.asarray(a)
+    # as jax.device_put would (float64 is float32 without x64): one copy, not two
+    a = a.astype(jax.dtypes.canonicalize_dtype(a.dtype), copy=False)
+    if a.nbytes < MIN_BYTES or not enabled() or not _is_cpu(device) or not hasattr(
+            mmap, "MADV_HUGEPAGE"):
+        out = jax.device_put(a, device)
+        if _aliases(out, a):
+            # the CPU device would read the caller's memory in place (it is aligned to
+            # 64 bytes: np.memmap, mmap, Arrow...), so changing the caller's array later
+            # would change the matrix: take a copy of our own
+            out = jax.device_put(a.copy(), device)
+        return out
+    host = huge_empty(a.shape, a.dtype)
+    host[...] = a
+    host.flags.writeable = False  # the device reads it from now on
+    out = jax.device_put(host, device)
+    if out.unsafe_buffer_pointer() != host.ctypes.data:  # copied: collapse the copy
+        collapse(out)
+    return out
+
+
+def _aliases(out: jax.Array, a: np.ndarray) -> bool:
+    return a.size > 0 and out.devices().pop().platform == "cpu" and (
+        out.unsafe_buffer_pointer() == a.ctypes.data)
 
 
 def collapse(*arrays) -> None:

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._hugepages import collapse
+from .. import _hugepages
 
 
 def namespace(*arrays: Any) -> ModuleType:
@@ -38,9 +38,7 @@ def asarray(xp: ModuleType, x: Any, dtype: Any = None):
 def to_device(*arrays: Any) -> tuple[jax.Array, ...]:
     """Each host array copied to the default device (large ones on huge pages, see
     ``jaxsparse._hugepages``); device arrays and tracers as is."""
-    out = tuple(a if isinstance(a, jax.Array) else jax.device_put(a) for a in arrays)
-    collapse(*(o for o, a in zip(out, arrays, strict=True) if o is not a))
-    return out
+    return tuple(a if isinstance(a, jax.Array) else _hugepages.device_put(a) for a in arrays)
 
 
 def compressed_pattern(major: np.ndarray, minor: np.ndarray, values: np.ndarray,

@@ -10,7 +10,7 @@ import scipy.sparse as sps
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .._hugepages import collapse
+from .. import _hugepages
 from ..formats._base import AbstractSparse
 from ..formats._index import index_dtype
 from . import _blocks
@@ -109,13 +109,13 @@ def build_and_place(source: RowSource, shape, mesh, axis: str, rows: Layout, col
     placed: dict[str, list] = {}
     for s, f in zip(shards, found, strict=True):
         # each array goes to the devices as soon as it is built: only device copies stay
+        # (large ones on 2 MB pages: fewer TLB misses in every product)
         for name, a in _blocks.fill(source, int(s), rows, cols, f, agreed):
             placed.setdefault(name, []).extend(
-                jax.device_put(a[None], d) for d in devices[int(s)])
+                _hugepages.device_put(a[None], d) for d in devices[int(s)])
             del a
     leaves = {name: jax.make_array_from_single_device_arrays(
         (D, *parts[0].shape[1:]), sharding, parts) for name, parts in placed.items()}
-    collapse(*leaves.values())  # 2 MB pages: fewer TLB misses in every product
 
     def put(a):  # plan arrays: every process holds all of them
         return jax.device_put(np.asarray(a, dtype=idx), sharding)
