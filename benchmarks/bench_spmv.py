@@ -16,6 +16,9 @@ with 10 per row) in float32, float64 and (for ``A @ x``) complex128. Columns:
 - ``js-2dev``: ``js.sharding.shard(A, mesh, axis="x")`` over 2 CPU devices, timed as
   ``As @ xs`` on ``xs = As.shard_vector(x)`` (a child with ``JAX_NUM_CPU_DEVICES=2``);
 - ``js-dia``: the same matrix as ``js.DIA`` (banded and Poisson only);
+- ``dropin``: ``jaxsparse.scipy_compat.csr_array(A) @ x`` on NumPy operands, a NumPy
+  result: what a SciPy program gets from the changed import on 1 device (the layout by
+  structure, and the copies of x and y between host and device, included);
 - ``bcsr``: ``jax.experimental.sparse.BCSR`` (no transpose there: n/a);
 - ``petsc-np1``, ``petsc-np2``: PETSc MPIAIJ under ``mpirun -n 1``/``-n 2``
   (``_petsc_side.py``; the real build is float64 only).
@@ -52,7 +55,7 @@ import jaxsparse as js  # noqa: E402
 
 OPS = {"spmv": "A @ x", "spmv_t": "A.T @ y", "spmm": "A @ X (16 columns)"}
 K = 16  # columns of X
-COLUMNS = ["js-1t", "js", "js-2dev", "js-dia", "bcsr", "petsc-np1", "petsc-np2"]
+COLUMNS = ["js-1t", "js", "js-2dev", "js-dia", "dropin", "bcsr", "petsc-np1", "petsc-np2"]
 LEAD = ["matrix", "dtype", "n", "nnz"]
 
 _mv = jax.jit(lambda A, v: A @ v)
@@ -110,6 +113,16 @@ def products(column: str, S, x, X) -> dict:
             "spmv": (lambda: _mv(A, xd), None),
             "spmv_t": (lambda: _mv_t(A, xd), None),
             "spmm": (lambda: _mv(A, Xd), None),
+        }
+    if column == "dropin":
+        import jaxsparse.scipy_compat as sp
+
+        A = sp.csr_array(S)
+        AT = A.T
+        return {
+            "spmv": (lambda: A @ x, None),
+            "spmv_t": (lambda: AT @ x, None),
+            "spmm": (lambda: A @ X, None),
         }
     if column == "bcsr":
         B = jsparse.BCSR.from_scipy_sparse(S)
@@ -230,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # One process at a time holds the big matrices: the children, then this process's
     # own columns, then PETSc.
-    info = measure(["scipy", "js", "js-dia", "bcsr"], args, cells)
+    info = measure(["scipy", "js", "js-dia", "dropin", "bcsr"], args, cells)
     run_petsc(args, cells, info)
 
     print(

@@ -12,7 +12,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MATRICES = ("banded", "poisson2d", "random")
-SPMV_COLUMNS = ["js-1t", "js", "js-2dev", "js-dia", "bcsr", "petsc-np1", "petsc-np2"]
+SPMV_COLUMNS = ["js-1t", "js", "js-2dev", "js-dia", "dropin", "bcsr", "petsc-np1", "petsc-np2"]
 PETSC = ("petsc-np1", "petsc-np2")
 MARKS = {"n/a", "-", "not installed"}  # what a cell may say instead of a number
 

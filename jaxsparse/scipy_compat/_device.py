@@ -127,6 +127,39 @@ def device_operator(obj, core_class):
     return cache["operator"]
 
 
+# From about this size the copy costs more than the checks (a 16 MB result: ~4 ms of a
+# 25 ms banded product, the fresh host pages' faults included).
+ADOPT_MIN_BYTES = 1 << 20
+
+
+class _Adopted:
+    """NumPy's writable view of a device buffer on a CPU device; as the view's base it
+    keeps the ``jax.Array`` (so the buffer) alive."""
+
+    def __init__(self, y: jax.Array):
+        self._y = y
+        self.__array_interface__ = {"shape": y.shape, "typestr": np.dtype(y.dtype).str,
+                                    "data": (y.unsafe_buffer_pointer(), False),
+                                    "version": 3}
+
+
+def writable_result(y, *inputs: jax.Array) -> np.ndarray:
+    """``writable(y)`` for a product's result, without the copy where NumPy can take the
+    buffer itself: ``y`` lies on one CPU device, in a NumPy dtype, and is fresh. The
+    caller must hold the only reference to ``y``, and the buffer must be none of
+    ``inputs``' (an eager op can return its input as is, e.g. ``.T`` of a vector). Nothing
+    else can write the buffer then: JAX only reuses a buffer that is donated."""
+    if (isinstance(y, jax.Array) and y.nbytes >= ADOPT_MIN_BYTES
+            and y.is_fully_addressable and len(y.devices()) == 1
+            and next(iter(y.devices())).platform == "cpu"
+            and np.dtype(y.dtype).isbuiltin == 1 and y.dtype.kind in "biufc"):
+        y = y.block_until_ready()
+        ptr = y.unsafe_buffer_pointer()
+        if all(ptr != x.unsafe_buffer_pointer() for x in inputs if isinstance(x, jax.Array)):
+            return np.asarray(_Adopted(y))
+    return writable(y)
+
+
 def writable(x) -> np.ndarray:
     """A JAX result as a writable NumPy array (NumPy's own view of a JAX array is
     read-only), whole on every process: a result sharded over several processes'

@@ -53,10 +53,10 @@ def _on_device(other):
     return other if isinstance(other, jax.Array) else jax.device_put(np.asarray(other))
 
 
-def _result(y, other, A):
+def _result(y, x, other, A):
     if isinstance(other, jax.Array):
         return y
-    out = _device.writable(y)
+    out = _device.writable_result(y, x)
     return A._ascontainer(out) if isinstance(other, np.matrix) else out
 
 
@@ -65,7 +65,7 @@ def device_matmul(A, other):
     x = _on_device(other)
     if x.ndim not in (1, 2) or x.shape[0] != A.shape[1]:
         raise _mismatch(A.shape, x.shape, rmatmul=False)
-    return _result(A._operator() @ x, other, A)
+    return _result(A._operator() @ x, x, other, A)
 
 
 def device_rmatmul(A, other):
@@ -81,5 +81,5 @@ def device_rmatmul(A, other):
         y = matmul(x, op)
     else:  # sharded: x @ A = (A^T x^T)^T, the halo exchange run in reverse
         y = (op.T @ x.T).T
-    return _result(y, other, A)
+    return _result(y, x, other, A)
 

@@ -107,6 +107,65 @@ def test_arrays_are_writable_numpy_and_writes_reach_the_next_product(on_device):
     np.testing.assert_allclose(A @ x, S2.tocsr() @ x)
 
 
+@pytest.mark.parametrize("one_device", [True, False])
+@pytest.mark.parametrize("k", [None, 3])
+def test_large_results_are_the_device_buffer_made_writable_and_stay_independent(
+        on_device, monkeypatch, k, one_device):
+    """A large result on one CPU device is handed to NumPy without a copy (``_device.
+    writable_result``): it must still be writable, correct, alive after everything else
+    is gone, and writing into it must reach nothing else (x, the matrix, later
+    results). A result sharded over several devices is gathered: a copy."""
+    from jaxsparse.scipy_compat import _device
+    from jaxsparse.sharding import _default
+
+    if one_device:
+        monkeypatch.setattr(_default, "_default", None)  # set_default_mesh(None)
+
+    n = 2 * _device.ADOPT_MIN_BYTES // 8  # float64 results of 2 MB (per column)
+    S = _poisson(n)
+    A = sp.csr_array(S)
+    x = np.linspace(0.0, 1.0, n) if k is None else np.ones((n, k)) * np.arange(1, k + 1)
+    x_before = x.copy()
+    y = A @ x
+    assert isinstance(y, np.ndarray) and y.flags.writeable and y.flags.c_contiguous
+    assert y.flags.owndata is not one_device  # one device: the buffer itself
+    want = S @ x
+    np.testing.assert_allclose(y, want, rtol=1e-15)
+    y[...] = -1.0  # the user's to write
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_allclose(A @ x, want, rtol=1e-15)
+    np.testing.assert_allclose(x @ A.T if k is None else (A @ x), want, rtol=1e-15)
+    y2 = A @ x
+    del A
+    import gc
+
+    gc.collect()
+    for _ in range(3):  # freed buffers get reused by later computations
+        jnp.ones(n).block_until_ready()
+        (jnp.arange(n, dtype=jnp.float64) * 3).block_until_ready()
+    np.testing.assert_allclose(y2, want, rtol=1e-15)
+    assert (y == -1.0).all()
+
+
+def test_a_result_that_is_an_input_is_copied():
+    """A result can be an input passed through (an eager ``.T`` of a vector), and the CPU
+    device may read a 64-byte-aligned NumPy array in place: NumPy must then get a copy,
+    or writing the result would write the user's x."""
+    import mmap
+
+    from jaxsparse.scipy_compat import _device
+
+    n = 2 * _device.ADOPT_MIN_BYTES // 8
+    x = np.frombuffer(mmap.mmap(-1, 8 * n), np.float64)
+    x[:] = 1.0
+    xd = jax.device_put(x)
+    same = xd.T  # an eager pass-through: the same buffer
+    assert same.unsafe_buffer_pointer() == xd.unsafe_buffer_pointer()
+    out = _device.writable_result(same, xd)
+    out[:] = 5.0
+    assert (x == 1.0).all() and (np.asarray(xd) == 1.0).all()
+
+
 def test_a_third_party_write_is_seen():
     """scikit-learn's normalize(copy=False) writes into A.data from compiled code."""
     S = ss.random_array((30, 20), density=0.3, format="csr", rng=1)
