@@ -18,8 +18,14 @@ template <typename V, typename I>
 void GatherRows(const V* __restrict data, const I* __restrict indices,
                 const I* __restrict indptr, int64_t cap, int64_t n_cols, int64_t k,
                 const V* __restrict b, V* __restrict out, int64_t r0, int64_t r1) {
+  // Row r reads slots [clamp(indptr[r]), clamp(indptr[r + 1])), none if that is empty;
+  // each clamp is computed once and carried to the next row. Clamping the end against
+  // the start instead made every row wait on the previous one's clamp: 2-D Poisson's
+  // 5-nonzero rows ran 5-8% slower.
+  int64_t end = Clamp(indptr[r0], 0, cap);
   for (int64_t r = r0; r < r1; ++r) {
-    int64_t start = Clamp(indptr[r], 0, cap), end = Clamp(indptr[r + 1], start, cap);
+    int64_t start = end;
+    end = Clamp(indptr[r + 1], 0, cap);
     if (k == 1) {
       V acc{};
       for (int64_t j = start; j < end; ++j) {
@@ -74,14 +80,18 @@ void CsrGather(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* i
   ParallelFor(pool, threads, n_tasks, [&](int64_t t) { rows(bounds[t], bounds[t + 1]); });
 }
 
-// Rows [r0, r1) of A.T @ b added into target (whose first row is output row `base`).
+// Rows [r0, r1) of A.T @ b added into target (whose first row is output row `base`),
+// reading only slots [first, last): those whose columns sized the target (CsrScatter),
+// so that even an indptr that decreases somewhere never writes outside it.
 template <typename V, typename I>
 void ScatterRows(const V* __restrict data, const I* __restrict indices,
-                 const I* __restrict indptr, int64_t cap, int64_t n_cols, int64_t k,
-                 const V* __restrict b, V* __restrict target, int64_t base, int64_t r0,
-                 int64_t r1) {
+                 const I* __restrict indptr, int64_t first, int64_t last, int64_t n_cols,
+                 int64_t k, const V* __restrict b, V* __restrict target, int64_t base,
+                 int64_t r0, int64_t r1) {
+  int64_t end = Clamp(indptr[r0], first, last);  // carried as in GatherRows
   for (int64_t r = r0; r < r1; ++r) {
-    int64_t start = Clamp(indptr[r], 0, cap), end = Clamp(indptr[r + 1], start, cap);
+    int64_t start = end;
+    end = Clamp(indptr[r + 1], first, last);
     if (k == 1) {
       V x = b[r];
       for (int64_t j = start; j < end; ++j) {
@@ -109,12 +119,23 @@ void CsrScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* 
   const int64_t n_fine = ScatterChunks(work);
   int64_t bounds[9];  // n_fine <= 8 (ScatterChunks)
   SplitRows(indptr, n_rows, cap, n_fine, bounds);
-  auto scatter = [=, &bounds](int64_t c0, int64_t c1, V* target, int64_t base) {
-    ScatterRows(data, indices, indptr, cap, n_cols, k, b, target, base, bounds[c0],
-                bounds[c1]);
+  // Fine chunk c reads slots [j0, j1): rows() finds its columns there, and scatter()
+  // reads nothing else.
+  auto slots = [=, &bounds](int64_t c, int64_t* j0, int64_t* j1) {
+    *j0 = Clamp(indptr[bounds[c]], 0, cap);
+    *j1 = Clamp(indptr[bounds[c + 1]], *j0, cap);
   };
-  auto rows = [=, &bounds](int64_t c, int64_t* lo, int64_t* hi) {
-    int64_t j0 = Clamp(indptr[bounds[c]], 0, cap), j1 = Clamp(indptr[bounds[c + 1]], j0, cap);
+  auto scatter = [=, &bounds](int64_t c0, int64_t c1, V* target, int64_t base) {
+    for (int64_t c = c0; c < c1; ++c) {
+      int64_t j0, j1;
+      slots(c, &j0, &j1);
+      ScatterRows(data, indices, indptr, j0, j1, n_cols, k, b, target, base, bounds[c],
+                  bounds[c + 1]);
+    }
+  };
+  auto rows = [=](int64_t c, int64_t* lo, int64_t* hi) {
+    int64_t j0, j1;
+    slots(c, &j0, &j1);
     ValidRange(indices + j0, j1 - j0, n_cols, lo, hi);
   };
   ChunkedScatter(pool, threads, n_fine, work, n_cols, k, out, scatter, rows);
