@@ -84,6 +84,25 @@ def test_sharded_blocks_are_put_on_huge_page_memory_per_shard(mapped):
     np.testing.assert_allclose(np.asarray(As @ x), _big() @ x, rtol=1e-15)
 
 
+def test_the_dropins_diagonal_view_is_put_on_huge_page_memory(mapped, monkeypatch):
+    """A banded drop-in matrix multiplies by a DIA view built on the host: it is placed
+    like the constructors' arrays (on XLA's 4 KB pages it ran 22-30% slower)."""
+    import jaxsparse.scipy_compat as sp
+    from jaxsparse.sharding import _default
+
+    monkeypatch.setattr(_default, "_default", None)  # one device: the DIA view
+    S = _big()
+    A = sp.csr_array(S)
+    sp.set_device_min_nnz(0)
+    try:
+        x = np.arange(S.shape[1], dtype=float)
+        np.testing.assert_allclose(A @ x, S @ x, rtol=1e-15)
+        view = A._operator()
+        assert isinstance(view, js.DIA) and _in_place(view.data, mapped)
+    finally:
+        sp.set_device_min_nnz(None)
+
+
 def test_a_copying_device_put_is_collapsed_instead(advised, mapped, monkeypatch):
     """Should a JAX version copy the aligned host buffer instead of using it, the copy
     is collapsed, as XLA's own buffers are."""

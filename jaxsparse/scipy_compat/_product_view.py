@@ -20,10 +20,9 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from ..formats import COO, DIA, _structure
+from ..formats import COO, DIA, _host, _structure
 from ..formats._base import AbstractSparse
 from ..formats._index import index_dtype
 from ..ops import _dispatch
@@ -66,7 +65,8 @@ def dia_view(core: AbstractSparse) -> DIA | None:
                                       offsets, csc=csc)
     n, m = core.shape
     idx = index_dtype(n, m, data.size, int(np.abs(offsets).max()))
-    return DIA(jnp.asarray(data), jnp.asarray(offsets, dtype=idx), shape=core.shape)
+    # placed as the constructors place theirs (large arrays on huge pages: _hugepages)
+    return DIA(*_host.to_device(data, np.asarray(offsets, dtype=idx)), shape=core.shape)
 
 
 def wants_sharding(nnz: int, mesh) -> bool:
