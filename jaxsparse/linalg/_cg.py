@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ..ops._cg_update import cg_update
 from ._krylov import budget, emit, initial_residual, solve_square
 from ._operator import is_identity
 from ._vectors import squared_norm, vdot
@@ -76,13 +77,31 @@ def cg(
     """
     params = dict(rtol=rtol, atol=atol, maxiter=-1 if maxiter is None else maxiter)
     return solve_square(
-        "cg", _loop, A, b, x0, (M,), params=params, callback=callback, hermitian=True
+        "cg", _loop, A, b, x0, (M,), params=params, static=(_update_backend(A, b),),
+        callback=callback, hermitian=True,
     )
+
+
+def _update_backend(A, b) -> str | None:
+    """The backend of the loop's vector update: the platform's default (on a CPU, one
+    parallel native pass) for vectors on one device; the ``jnp`` update for sharded
+    ones, which the SPMD partitioner splits (it would gather a custom call's operands)."""
+    from ..sharding import ShardedCSR
+
+    if isinstance(A, ShardedCSR):
+        return "xla"
+    if isinstance(b, jax.core.Tracer):
+        spec = getattr(jax.typeof(b).sharding, "spec", None)
+        return "xla" if spec is not None and any(s is not None for s in spec) else None
+    if isinstance(b, jax.Array) and len(b.sharding.device_set) > 1:
+        return "xla"
+    return None
 
 
 def _loop(A, Ms, b, x0, params, static, callback):
     """SciPy's ``cg`` iteration as one ``lax.while_loop``; returns ``(x, info)``."""
     (M,) = Ms
+    (update_backend,) = static
     dtype = b.dtype
     maxiter, bnorm, tol = budget(b, params, 10 * b.shape[0])
     x, r = initial_residual(A, b, x0)
@@ -109,10 +128,9 @@ def _loop(A, Ms, b, x0, params, static, callback):
         p = z + beta * p
         q = A.matvec(p).astype(dtype)
         alpha = rho / vdot(p, q)
-        x = x + alpha * p
-        r = r - alpha * q
+        x, r, rr = cg_update(x, r, p, q, alpha, backend=update_backend)
         emit(callback, x)  # an ordered host call per iteration (see ``cg``'s docstring)
-        return k + 1, x, r, p, rho, squared_norm(r)
+        return k + 1, x, r, p, rho, rr
 
     init = (jnp.int32(0), x, r, jnp.zeros_like(b), jnp.ones((), dtype), squared_norm(r))
     k, x, *_ = lax.while_loop(cond, body, init)

@@ -1,6 +1,7 @@
 """Local (single-shard) sparse operations, one op per file."""
 
 from . import (
+    _cg_update,  # noqa: F401  (registers cg_update's "xla" lowering)
     _reference,  # noqa: F401  (registers the "xla" backend)
     native,  # noqa: F401  (registers the "native" backend where it is built)
     pallas,  # noqa: F401  (registers the "pallas" backend: GPU kernels, interpreted on CPU)

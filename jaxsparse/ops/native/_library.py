@@ -14,6 +14,7 @@ TARGETS = {
     "jaxsparse_coo_matmul": "JaxsparseCooMatmul",
     "jaxsparse_sampled": "JaxsparseSampled",
     "jaxsparse_dia_matmul": "JaxsparseDiaMatmul",
+    "jaxsparse_cg_update": "JaxsparseCgUpdate",
 }
 
 _HERE = pathlib.Path(__file__).resolve().parent

@@ -156,5 +156,23 @@ def _dia_matmul(data, offsets, b, *, shape, transpose, width):
 
 
 
+# -- the vector update of a CG step ------------------------------------------------------
+_VECTOR_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.complex64,
+                                                   np.complex128))
+
+
+@_native_or_reference("cg_update")
+def _cg_update(x, r, p, q, alpha):
+    dtype = np.dtype(x.dtype)
+    if dtype not in _VECTOR_DTYPES or x.ndim != 1 or x.shape[0] == 0:
+        return None
+    vector = jax.ShapeDtypeStruct(x.shape, dtype)
+    real = jax.ShapeDtypeStruct((), np.finfo(dtype).dtype)
+    # x and r are updated in place when the loop no longer needs the old ones
+    call = jax.ffi.ffi_call("jaxsparse_cg_update", (vector, vector, real),
+                            input_output_aliases={0: 0, 1: 1})
+    return tuple(call(x, r, p, q, alpha, threads=np.int64(num_threads())))
+
+
 if missing_reason() is not None:
     _dispatch.mark_unavailable("native", missing_reason())
