@@ -59,7 +59,8 @@ def test_native_matches_the_reference(dtype, n):
     # and against NumPy in float64/complex128
     x, r, p, q = (np.asarray(v).astype(np.complex128) for v in vectors)
     a = complex(alpha)
-    np.testing.assert_allclose(float(got[2]), np.sum(np.abs(r - a * q) ** 2), rtol=(n + 16) * eps)
+    np.testing.assert_allclose(float(got[2]), np.sum(np.abs(r - a * q) ** 2),
+                               rtol=(n + 16) * eps)
 
 
 @native
@@ -138,7 +139,8 @@ def test_cg_runs_the_native_update_on_one_device_and_the_jnp_one_when_sharded():
     mesh = jax.make_mesh((2,), ("x",), devices=jax.devices()[:2])
     As = js.sharding.shard(S, mesh, "x")
     assert _cg._update_backend(As, b) == "xla"
-    spread = jax.device_put(b, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("x")))
+    spread = jax.device_put(
+        b, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("x")))
     assert _cg._update_backend(A, spread) == "xla"
     assert _cg._update_backend(A, b) is None
     xs, info = js.linalg.cg(As, b, rtol=1e-12)
