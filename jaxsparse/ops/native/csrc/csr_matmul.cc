@@ -63,12 +63,47 @@ void GatherRows(const V* __restrict data, const I* __restrict indices,
   }
 }
 
+// GatherRows for one right-hand side, compiled without the loop vectoriser. GCC turns a
+// float row sum into an in-order reduction over masked gathers: on rows of 3-11 entries
+// that ran 15-25% slower than this scalar loop (on rows of 65, 15% faster), while
+// double code came out the same either way. Same sums in the same order: same bits.
+#if defined(__GNUC__) && !defined(__clang__)
+#define JAXSPARSE_SCALAR_LOOPS __attribute__((optimize("no-tree-vectorize")))
+#else
+#define JAXSPARSE_SCALAR_LOOPS
+#endif
+template <typename V, typename I>
+JAXSPARSE_SCALAR_LOOPS void ShortRows(const V* __restrict data, const I* __restrict indices,
+                                      const I* __restrict indptr, int64_t cap,
+                                      int64_t n_cols, const V* __restrict b,
+                                      V* __restrict out, int64_t r0, int64_t r1) {
+  int64_t end = Clamp(indptr[r0], 0, cap);
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t start = end;
+    end = Clamp(indptr[r + 1], 0, cap);
+    V acc{};
+    for (int64_t j = start; j < end; ++j) {
+      I c = indices[j];
+      if (InRange(c, n_cols)) acc += Mul(data[j], b[c]);
+    }
+    out[r] = acc;
+  }
+}
+
+// Below this many entries per row (on average over a task) float rows use ShortRows.
+inline constexpr int64_t kShortRow = 32;
+
 template <typename V, typename I>
 void CsrGather(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* indices,
                const I* indptr, int64_t cap, int64_t n_rows, int64_t n_cols, int64_t k,
                const V* b, V* out) {
   auto rows = [=](int64_t r0, int64_t r1) {
-    GatherRows(data, indices, indptr, cap, n_cols, k, b, out, r0, r1);
+    int64_t entries = Clamp(indptr[r1], 0, cap) - Clamp(indptr[r0], 0, cap);
+    if (std::is_same_v<V, float> && k == 1 && entries < kShortRow * (r1 - r0)) {
+      ShortRows(data, indices, indptr, cap, n_cols, b, out, r0, r1);
+    } else {
+      GatherRows(data, indices, indptr, cap, n_cols, k, b, out, r0, r1);
+    }
   };
   int64_t n_tasks = TasksFor(threads, (Clamp(indptr[n_rows], 0, cap) + n_rows) * k);
   if (n_tasks == 1) {
