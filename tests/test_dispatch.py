@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.sparse as sps
 from _helpers import assert_close, random_scipy
 
 import jaxsparse as js
@@ -57,8 +58,24 @@ def test_unknown_or_missing_backend_raises():
         _dispatch.register("csr_matmul", "triton")
 
 
-def test_dia_prefers_the_fused_xla_kernel_on_cpu():
-    """A measured per-op exception: XLA's fused shifted-slice DIA loop beats native."""
+def test_dia_prefers_the_fused_xla_kernel_on_cpu_for_vectors_only():
+    """A measured per-op exception: XLA's fused shifted-slice DIA loop beats native on a
+    vector; the native kernel wins over several columns."""
+    vector = jax.ShapeDtypeStruct((50,), np.float32)
+    columns = jax.ShapeDtypeStruct((50, 16), np.float32)
+    one_column = jax.ShapeDtypeStruct((50, 1), np.float32)
+    data = jax.ShapeDtypeStruct((3, 50), np.float32)
     assert _dispatch.pick("dia_matmul") == "xla"
-    assert _dispatch.pick("dia_matmul", "native") == "native" or (
-        "native" not in _dispatch.available("dia_matmul"))
+    assert _dispatch.pick("dia_matmul", operands=(data, None, vector), platform="cpu") == "xla"
+    assert _dispatch.pick("dia_matmul", operands=(data, None, one_column),
+                          platform="cpu") == "xla"
+    native = "native" in _dispatch.available("dia_matmul")
+    assert _dispatch.pick("dia_matmul", operands=(data, None, columns), platform="cpu") == (
+        "native" if native else "xla")
+    assert _dispatch.pick("dia_matmul", "native") == "native" or not native
+    if native:  # and the compiled program calls the kernel that was picked
+        A = js.DIA.from_scipy(sps.diags_array([np.ones(49), 2 * np.ones(50)], offsets=[-1, 0]))
+        hlo = jax.jit(lambda A, X: A @ X).lower(A, jnp.ones((50, 16))).as_text()
+        assert "jaxsparse_dia_matmul" in hlo
+        hlo = jax.jit(lambda A, x: A @ x).lower(A, jnp.ones(50)).as_text()
+        assert "jaxsparse_dia_matmul" not in hlo

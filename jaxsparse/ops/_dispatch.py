@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import jax
 
@@ -21,10 +22,23 @@ BACKENDS = ("xla", "pallas", "native")
 _PREFERENCE = {"gpu": ("pallas", "xla"), "cuda": ("pallas", "xla"), "rocm": ("pallas", "xla"),
                "cpu": ("native", "xla")}
 
-# Per-op exceptions to _PREFERENCE, each measured (benchmarks/bench_spmv.py): on CPU,
-# XLA fuses DIA's shifted multiply-adds into one vectorised, multi-threaded loop that
-# ran 1.4-2x faster than the native DIA kernel (n = 2e6, 11 diagonals, and 2-D Poisson).
-_OP_PREFERENCE = {("dia_matmul", "cpu"): ("xla", "native")}
+
+
+def _dia_order(operands: Sequence) -> tuple[str, ...]:
+    """On CPU, XLA fuses DIA's shifted multiply-adds over a vector into one vectorised,
+    multi-threaded loop that ran 1.4-2x faster than the native DIA kernel (n = 2e6, 11
+    diagonals, and 2-D Poisson); over 16 columns the native kernel wins (banded float32:
+    84 ms against XLA's 128, Poisson 75 against 87)."""
+    b = operands[-1] if operands else None
+    columns = math.prod(b.shape[1:]) if b is not None else 1
+    return ("native", "xla") if columns > 1 else ("xla", "native")
+
+
+# Per-op exceptions to _PREFERENCE, each measured (benchmarks/bench_spmv.py): a tuple, or
+# a function of the operands' avals giving one.
+_OP_PREFERENCE: dict[tuple[str, str], tuple[str, ...] | Callable] = {
+    ("dia_matmul", "cpu"): _dia_order,
+}
 
 _IMPLS: dict[tuple[str, str], Callable] = {}
 
@@ -64,12 +78,16 @@ def available(op: str) -> tuple[str, ...]:
     return tuple(b for b in BACKENDS if (op, b) in _IMPLS)
 
 
-def pick(op: str, backend: str | None = None, *, platform: str | None = None) -> str:
+def pick(op: str, backend: str | None = None, *, platform: str | None = None,
+         operands: Sequence = ()) -> str:
     """Resolve ``backend`` for ``op``: validate an explicit choice, or pick the default
-    for ``platform`` (default: the platform being lowered for, else JAX's default)."""
+    for ``platform`` (default: the platform being lowered for, else JAX's default) and,
+    where the choice depends on them, the ``operands``' avals."""
     if backend is None:
         platform = platform or lowering_platform()
         order = _OP_PREFERENCE.get((op, platform)) or _PREFERENCE.get(platform, ("xla",))
+        if callable(order):
+            order = order(operands)
         for candidate in order:
             if (op, candidate) in _IMPLS:
                 return candidate
@@ -94,10 +112,10 @@ def choose(op: str, backend: str | None) -> str | None:
     return None if backend is None else pick(op, backend)
 
 
-def lookup(op: str, backend: str | None) -> Callable:
+def lookup(op: str, backend: str | None, operands: Sequence = ()) -> Callable:
     """The lowering of ``op`` on ``backend``; None: the default for the platform being
-    lowered for."""
-    return _IMPLS[(op, pick(op) if backend is None else backend)]
+    lowered for (and the operands' avals, for the ops whose choice depends on them)."""
+    return _IMPLS[(op, pick(op, operands=operands) if backend is None else backend)]
 
 
 # The platform a primitive is being lowered for ("cpu", "cuda", ...). A kernel that must

@@ -68,7 +68,7 @@ def _define(name: str, abstract_eval):
 
     def lowering(ctx, *args, platform, backend, **params):
         with _dispatch.lowering_for(platform):
-            impl = functools.partial(_dispatch.lookup(name, backend), **params)
+            impl = functools.partial(_dispatch.lookup(name, backend, ctx.avals_in), **params)
             return mlir.lower_fun(impl, multiple_results=False)(ctx, *args)
 
     # One rule per platform, so a backend's kernel knows what it is lowered for (and
