@@ -103,6 +103,30 @@ def test_the_dropins_diagonal_view_is_put_on_huge_page_memory(mapped, monkeypatc
         sp.set_device_min_nnz(None)
 
 
+def test_large_dropin_operands_go_to_huge_page_memory(mapped, monkeypatch):
+    """From 32 MB (glibc maps those afresh every call) a drop-in product's NumPy operand
+    is copied into huge-page memory; smaller ones take jax.device_put (the threshold is
+    lowered here to keep the test small)."""
+    import jaxsparse.scipy_compat as sp
+    from jaxsparse.scipy_compat import _route
+
+    monkeypatch.setattr(_route, "HUGE_OPERAND_BYTES", 12 << 20)
+    S = _big()
+    A = sp.csr_array(S)
+    sp.set_device_min_nnz(0)
+    try:
+        X = np.ones((S.shape[1], 2)) * np.arange(1, 3)  # 16 MB
+        x = np.linspace(0.0, 1.0, S.shape[1])  # 8 MB: under the lowered threshold
+        A @ x  # builds the device copy (itself on huge pages)
+        made = len(mapped)
+        np.testing.assert_allclose(A @ x, S @ x, rtol=1e-15)
+        assert len(mapped) == made
+        np.testing.assert_allclose(A @ X, S @ X, rtol=1e-15)
+        assert any(m.shape == X.shape for m in mapped[made:])
+    finally:
+        sp.set_device_min_nnz(None)
+
+
 def test_a_copying_device_put_is_collapsed_instead(advised, mapped, monkeypatch):
     """Should a JAX version copy the aligned host buffer instead of using it, the copy
     is collapsed, as XLA's own buffers are."""
