@@ -11,11 +11,11 @@ So the large arrays jaxsparse itself puts on CPU devices (constructors from host
 sharded blocks) go through :func:`device_put`: it copies the host array into a fresh
 mapping aligned to 2 MB and advised for huge pages, and the CPU device uses that memory
 in place, since PJRT's CPU client aliases a host buffer aligned to 64 bytes instead of
-copying it. That is one copy, as ``jax.device_put`` makes, and the whole array lies on
-huge pages, its partial first and last 2 MB included. Buffers XLA allocates itself can
-only be collapsed after the fact (:func:`collapse`, ``MADV_COLLAPSE``, Linux 6.1+: a
-second copy, and the partial pages at both ends stay on 4 KB pages); that is what
-happens when a JAX version copies instead of aliasing. Elsewhere (other systems or
+copying it. That is one copy, as ``jax.device_put`` makes, and every whole 2 MB page of
+the array is a huge page from the first byte on. Buffers XLA allocates itself can only
+be collapsed after the fact (:func:`collapse`, ``MADV_COLLAPSE``, Linux 6.1+: a second
+copy, and the partial pages at both ends stay on 4 KB pages); that is what happens when
+a JAX version copies instead of aliasing. Elsewhere (other systems or
 platforms, GPUs) both are plain copies; ``JAXSPARSE_HUGEPAGES=0`` turns them off.
 """
 
@@ -56,16 +56,20 @@ def _madvise():
 
 def huge_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     """An uninitialised host array at the start of a 2 MB-aligned anonymous mapping
-    advised for huge pages (the mapping is unmapped when the array's last user goes)."""
+    whose whole 2 MB pages are advised for huge pages (the mapping is unmapped when the
+    array's last user goes)."""
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
-    length = -(-max(nbytes, 1) // _HUGE) * _HUGE
     # mmap aligns to 4 KB only: map one huge page more, and start at the first 2 MB
     # boundary. The slack is never touched, so it costs address space, not memory.
-    m = mmap.mmap(-1, length + _HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    m = mmap.mmap(-1, max(nbytes, 1) + _HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     whole = np.frombuffer(m, np.uint8)
     skip = -whole.ctypes.data % _HUGE
-    m.madvise(mmap.MADV_HUGEPAGE, skip, length)
+    # The last, partial 2 MB stays on 4 KB pages: a huge page there would add up to
+    # 2 MB of memory per array (0.05x of the sharded scale run's matrix) for a single
+    # TLB entry.
+    if nbytes >= _HUGE:
+        m.madvise(mmap.MADV_HUGEPAGE, skip, nbytes // _HUGE * _HUGE)
     return whole[skip:skip + nbytes].view(dtype).reshape(shape)
 
 
