@@ -116,6 +116,7 @@ def build_and_place(source: RowSource, shape, mesh, axis: str, rows: Layout, col
             del a
     leaves = {name: jax.make_array_from_single_device_arrays(
         (D, *parts[0].shape[1:]), sharding, parts) for name, parts in placed.items()}
+    _hugepages.release_freed_host_memory()  # the staging arrays' heap memory
 
     def put(a):  # plan arrays: every process holds all of them
         return jax.device_put(np.asarray(a, dtype=idx), sharding)
