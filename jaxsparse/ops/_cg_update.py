@@ -10,26 +10,19 @@ the thread count): on 2 cores, 300 updates of n = 250,000 took 61 ms against XLA
 of n = 2M 532 ms against 700 (one core: 109 against 122). The "xla" lowering is the
 ``jnp`` code ``cg`` ran before, and runs everywhere else (GPUs, sharded vectors).
 
-Like the product primitives: backends register lowerings in ``_dispatch``; ``jvp`` and
-``vmap`` go through the reference.
+Defined like the product primitives (``_primitives._define``): backends register
+lowerings in ``_dispatch``; ``jvp`` and ``vmap`` go through the reference.
 """
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.extend.core import Primitive
-from jax.interpreters import ad, batching, mlir
+from jax.interpreters import ad, batching
 
 from . import _dispatch
-
-try:  # compiled, cached eager evaluation, as for JAX's own primitives
-    from jax._src.dispatch import apply_primitive as _apply_primitive
-except ImportError:  # pragma: no cover - private API moved
-    _apply_primitive = None
+from ._primitives import _define, _out_aval, _vmap_reference
 
 
 def squared_norm(a: jax.Array) -> jax.Array:
@@ -46,34 +39,13 @@ def reference(x, r, p, q, alpha):
     return x, r, squared_norm(r)
 
 
-CG_UPDATE = Primitive("cg_update")
-CG_UPDATE.multiple_results = True
-if _apply_primitive is not None:
-    CG_UPDATE.def_impl(functools.partial(_apply_primitive, CG_UPDATE))
-else:  # pragma: no cover
-    CG_UPDATE.def_impl(lambda *a, backend: _dispatch.lookup("cg_update", backend)(*a))
-
-
-@CG_UPDATE.def_abstract_eval
 def _abstract_eval(x, r, p, q, alpha, *, backend):
     del p, q, alpha, backend
     complex_ = jnp.issubdtype(x.dtype, jnp.complexfloating)
-    real = np.finfo(x.dtype).dtype if complex_ else x.dtype
-    return x, r, jax.core.ShapedArray((), real).update(
-        sharding=x.sharding.update(spec=jax.sharding.PartitionSpec()),
-        manual_axis_type=x.manual_axis_type)
+    return x, r, _out_aval((x,), (), np.finfo(x.dtype).dtype if complex_ else x.dtype)
 
 
-def _lowering(ctx, *args, platform, backend):
-    with _dispatch.lowering_for(platform):
-        impl = _dispatch.lookup("cg_update", backend)
-        return mlir.lower_fun(impl, multiple_results=True)(ctx, *args)
-
-
-mlir.register_lowering(CG_UPDATE, functools.partial(_lowering, platform=None))
-for _platform in ("cpu", "cuda", "rocm"):
-    mlir.register_lowering(CG_UPDATE, functools.partial(_lowering, platform=_platform),
-                           platform=_platform)
+CG_UPDATE = _define("cg_update", _abstract_eval, multiple_results=True)
 
 
 def _jvp(primals, tangents, *, backend):
@@ -83,16 +55,12 @@ def _jvp(primals, tangents, *, backend):
     return list(out), list(out_dot)
 
 
+def _batch(args, dims, **params):
+    out, dim = _vmap_reference(reference, args, dims, params)
+    return out, (dim,) * len(out)
+
+
 ad.primitive_jvps[CG_UPDATE] = _jvp
-
-
-def _batch(args, dims, *, backend):
-    del backend
-    size = next(a.shape[d] for a, d in zip(args, dims, strict=True) if d is not None)
-    args = [batching.bdim_at_front(a, d, size) for a, d in zip(args, dims, strict=True)]
-    return jax.vmap(reference)(*args), (0, 0, 0)
-
-
 batching.primitive_batchers[CG_UPDATE] = _batch
 
 

@@ -23,7 +23,6 @@ _PREFERENCE = {"gpu": ("pallas", "xla"), "cuda": ("pallas", "xla"), "rocm": ("pa
                "cpu": ("native", "xla")}
 
 
-
 def _dia_order(operands: Sequence) -> tuple[str, ...]:
     """On CPU, XLA fuses DIA's shifted multiply-adds over a vector into one vectorised,
     multi-threaded loop that ran 1.4-2x faster than the native DIA kernel (n = 2e6, 11

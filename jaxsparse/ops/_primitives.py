@@ -58,8 +58,9 @@ def _out_aval(likes, shape, dtype):
     )
 
 
-def _define(name: str, abstract_eval):
+def _define(name: str, abstract_eval, *, multiple_results: bool = False):
     prim = Primitive(name)
+    prim.multiple_results = multiple_results
     if _apply_primitive is not None:
         prim.def_impl(functools.partial(_apply_primitive, prim))
     else:  # pragma: no cover
@@ -69,7 +70,7 @@ def _define(name: str, abstract_eval):
     def lowering(ctx, *args, platform, backend, **params):
         with _dispatch.lowering_for(platform):
             impl = functools.partial(_dispatch.lookup(name, backend, ctx.avals_in), **params)
-            return mlir.lower_fun(impl, multiple_results=False)(ctx, *args)
+            return mlir.lower_fun(impl, multiple_results=multiple_results)(ctx, *args)
 
     # One rule per platform, so a backend's kernel knows what it is lowered for (and
     # a multi-platform lowering gets each platform's kernel).

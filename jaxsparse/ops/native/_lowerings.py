@@ -157,8 +157,7 @@ def _dia_matmul(data, offsets, b, *, shape, transpose, width):
 
 
 # -- the vector update of a CG step ------------------------------------------------------
-_VECTOR_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float64, np.complex64,
-                                                   np.complex128))
+_VECTOR_DTYPES = frozenset(d for d in _KERNEL_DTYPES if d.kind in "fc")
 
 
 @_native_or_reference("cg_update")
