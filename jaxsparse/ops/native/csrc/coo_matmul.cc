@@ -7,18 +7,21 @@
 namespace jaxsparse {
 namespace {
 
-// Entries [e0, e1) added into target (whose first row is output row `base`).
-template <typename V, typename I>
+// Entries [e0, e1) added into target (whose first row is output row `base`). Compiled
+// once for one vector (kVector, k == 1) and once for k columns: a runtime k == 1 test in
+// the loop slowed the one-vector loop (see VectorRows in csr_matmul.cc).
+template <bool kVector, typename V, typename I>
 void ScatterEntries(const V* __restrict data, const I* __restrict dst,
                     const I* __restrict src, int64_t n_out, int64_t n_in, int64_t k,
                     const V* __restrict b, V* __restrict target, int64_t base, int64_t e0,
                     int64_t e1) {
+  const int64_t step = kVector ? 1 : k;
   for (int64_t e = e0; e < e1; ++e) {
     I d = dst[e], s = src[e];
     if (!InRange(d, n_out) || !InRange(s, n_in)) continue;
-    V* o = target + (static_cast<int64_t>(d) - base) * k;
-    const V* x = b + static_cast<int64_t>(s) * k;
-    if (k == 1) {
+    V* o = target + (static_cast<int64_t>(d) - base) * step;
+    const V* x = b + static_cast<int64_t>(s) * step;
+    if constexpr (kVector) {
       o[0] += Mul(data[e], x[0]);
     } else {
       for (int64_t t = 0; t < k; ++t) o[t] += Mul(data[e], x[t]);
@@ -34,7 +37,8 @@ void CooScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* 
   const int64_t per = (cap + n_fine - 1) / n_fine;
   auto entry = [=](int64_t c) { return std::min(cap, c * per); };  // first of fine chunk c
   auto scatter = [=](int64_t c0, int64_t c1, V* target, int64_t base) {
-    ScatterEntries(data, dst, src, n_out, n_in, k, b, target, base, entry(c0), entry(c1));
+    auto run = k == 1 ? ScatterEntries<true, V, I> : ScatterEntries<false, V, I>;
+    run(data, dst, src, n_out, n_in, k, b, target, base, entry(c0), entry(c1));
   };
   auto rows = [=](int64_t c, int64_t* lo, int64_t* hi) {
     // Rows of entries whose column is out of range are counted too: a wider buffer,

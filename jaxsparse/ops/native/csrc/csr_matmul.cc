@@ -12,11 +12,13 @@ namespace {
 
 inline constexpr int64_t kPanel = 8;
 
-// Rows [r0, r1) of out = A @ b. A plain function with restrict pointers, so the loop
-// keeps every pointer in a register (a lambda capturing by reference reloads them).
+// Rows [r0, r1) of out = A @ b for one vector b. A plain function with restrict pointers,
+// so the loop keeps every pointer in a register (a lambda capturing by reference reloads
+// them), and apart from the k-column loop: compiled as one function with a runtime
+// `k == 1` test, the random matrix's product ran 10-15% slower.
 template <typename V, typename I>
-void GatherRows(const V* __restrict data, const I* __restrict indices,
-                const I* __restrict indptr, int64_t cap, int64_t n_cols, int64_t k,
+void VectorRows(const V* __restrict data, const I* __restrict indices,
+                const I* __restrict indptr, int64_t cap, int64_t n_cols,
                 const V* __restrict b, V* __restrict out, int64_t r0, int64_t r1) {
   // Row r reads slots [clamp(indptr[r]), clamp(indptr[r + 1])), none if that is empty;
   // each clamp is computed once and carried to the next row. Clamping the end against
@@ -26,15 +28,24 @@ void GatherRows(const V* __restrict data, const I* __restrict indices,
   for (int64_t r = r0; r < r1; ++r) {
     int64_t start = end;
     end = Clamp(indptr[r + 1], 0, cap);
-    if (k == 1) {
-      V acc{};
-      for (int64_t j = start; j < end; ++j) {
-        I c = indices[j];
-        if (InRange(c, n_cols)) acc += Mul(data[j], b[c]);
-      }
-      out[r] = acc;
-      continue;
+    V acc{};
+    for (int64_t j = start; j < end; ++j) {
+      I c = indices[j];
+      if (InRange(c, n_cols)) acc += Mul(data[j], b[c]);
     }
+    out[r] = acc;
+  }
+}
+
+// Rows [r0, r1) of out = A @ b for b of k > 1 columns, row-major.
+template <typename V, typename I>
+void PanelRows(const V* __restrict data, const I* __restrict indices,
+               const I* __restrict indptr, int64_t cap, int64_t n_cols, int64_t k,
+               const V* __restrict b, V* __restrict out, int64_t r0, int64_t r1) {
+  int64_t end = Clamp(indptr[r0], 0, cap);  // carried as in VectorRows
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t start = end;
+    end = Clamp(indptr[r + 1], 0, cap);
     // Columns of b in panels of kPanel: a fixed-size accumulator stays in registers
     // (a k-long one would be loaded and stored for every nonzero). Each output entry is
     // still summed over the row's nonzeros in storage order.
@@ -63,10 +74,11 @@ void GatherRows(const V* __restrict data, const I* __restrict indices,
   }
 }
 
-// GatherRows for one right-hand side, compiled without the loop vectoriser. GCC turns a
-// float row sum into an in-order reduction over masked gathers: on rows of 3-11 entries
-// that ran 15-25% slower than this scalar loop (on rows of 65, 15% faster), while
-// double code came out the same either way. Same sums in the same order: same bits.
+// VectorRows, compiled without the loop vectoriser. GCC turns a float row sum into an
+// in-order reduction over masked gathers: on rows of 3-11 entries that ran 15-25% slower
+// than this scalar loop (on rows of 65, 15% faster), while double code came out the same
+// either way. Same sums in the same order: same bits. (A separate function because the
+// attribute is per function.)
 #if defined(__GNUC__) && !defined(__clang__)
 #define JAXSPARSE_SCALAR_LOOPS __attribute__((optimize("no-tree-vectorize")))
 #else
@@ -101,8 +113,10 @@ void CsrGather(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* i
     int64_t entries = Clamp(indptr[r1], 0, cap) - Clamp(indptr[r0], 0, cap);
     if (std::is_same_v<V, float> && k == 1 && entries < kShortRow * (r1 - r0)) {
       ShortRows(data, indices, indptr, cap, n_cols, b, out, r0, r1);
+    } else if (k == 1) {
+      VectorRows(data, indices, indptr, cap, n_cols, b, out, r0, r1);
     } else {
-      GatherRows(data, indices, indptr, cap, n_cols, k, b, out, r0, r1);
+      PanelRows(data, indices, indptr, cap, n_cols, k, b, out, r0, r1);
     }
   };
   int64_t n_tasks = TasksFor(threads, (Clamp(indptr[n_rows], 0, cap) + n_rows) * k);
@@ -117,31 +131,32 @@ void CsrGather(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* i
 
 // Rows [r0, r1) of A.T @ b added into target (whose first row is output row `base`),
 // reading only slots [first, last): those whose columns sized the target (CsrScatter),
-// so that even an indptr that decreases somewhere never writes outside it.
-template <typename V, typename I>
+// so that even an indptr that decreases somewhere never writes outside it. Compiled
+// once for one vector (kVector, k == 1) and once for k columns, as VectorRows is.
+template <bool kVector, typename V, typename I>
 void ScatterRows(const V* __restrict data, const I* __restrict indices,
                  const I* __restrict indptr, int64_t first, int64_t last, int64_t n_cols,
                  int64_t k, const V* __restrict b, V* __restrict target, int64_t base,
                  int64_t r0, int64_t r1) {
-  int64_t end = Clamp(indptr[r0], first, last);  // carried as in GatherRows
+  int64_t end = Clamp(indptr[r0], first, last);  // carried as in VectorRows
   for (int64_t r = r0; r < r1; ++r) {
     int64_t start = end;
     end = Clamp(indptr[r + 1], first, last);
-    if (k == 1) {
+    if constexpr (kVector) {
       V x = b[r];
       for (int64_t j = start; j < end; ++j) {
         I c = indices[j];
         if (InRange(c, n_cols)) target[c - base] += Mul(data[j], x);
       }
-      continue;
-    }
-    const V* x = b + r * k;
-    for (int64_t j = start; j < end; ++j) {
-      I c = indices[j];
-      if (!InRange(c, n_cols)) continue;
-      V d = data[j];
-      V* o = target + (static_cast<int64_t>(c) - base) * k;
-      for (int64_t t = 0; t < k; ++t) o[t] += Mul(d, x[t]);
+    } else {
+      const V* x = b + r * k;
+      for (int64_t j = start; j < end; ++j) {
+        I c = indices[j];
+        if (!InRange(c, n_cols)) continue;
+        V d = data[j];
+        V* o = target + (static_cast<int64_t>(c) - base) * k;
+        for (int64_t t = 0; t < k; ++t) o[t] += Mul(d, x[t]);
+      }
     }
   }
 }
@@ -164,8 +179,8 @@ void CsrScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* 
     for (int64_t c = c0; c < c1; ++c) {
       int64_t j0, j1;
       slots(c, &j0, &j1);
-      ScatterRows(data, indices, indptr, j0, j1, n_cols, k, b, target, base, bounds[c],
-                  bounds[c + 1]);
+      auto run = k == 1 ? ScatterRows<true, V, I> : ScatterRows<false, V, I>;
+      run(data, indices, indptr, j0, j1, n_cols, k, b, target, base, bounds[c], bounds[c + 1]);
     }
   };
   auto rows = [=](int64_t c, int64_t* lo, int64_t* hi) {
