@@ -58,9 +58,9 @@ def test_unknown_or_missing_backend_raises():
         _dispatch.register("csr_matmul", "triton")
 
 
-def test_dia_prefers_the_fused_xla_kernel_on_cpu_for_vectors_only():
+def test_dia_prefers_the_fused_xla_kernel_on_cpu_for_untransposed_vectors_only():
     """A measured per-op exception: XLA's fused shifted-slice DIA loop beats native on a
-    vector; the native kernel wins over several columns."""
+    vector; the native kernel wins over several columns, and for ``A.T @ x``."""
     vector = jax.ShapeDtypeStruct((50,), np.float32)
     columns = jax.ShapeDtypeStruct((50, 16), np.float32)
     one_column = jax.ShapeDtypeStruct((50, 1), np.float32)
@@ -72,6 +72,10 @@ def test_dia_prefers_the_fused_xla_kernel_on_cpu_for_vectors_only():
     native = "native" in _dispatch.available("dia_matmul")
     assert _dispatch.pick("dia_matmul", operands=(data, None, columns), platform="cpu") == (
         "native" if native else "xla")
+    assert _dispatch.pick("dia_matmul", operands=(data, None, vector), platform="cpu",
+                          params={"transpose": True}) == ("native" if native else "xla")
+    assert _dispatch.pick("dia_matmul", operands=(data, None, vector), platform="cpu",
+                          params={"transpose": False}) == "xla"
     assert _dispatch.pick("dia_matmul", "native") == "native" or not native
     if native:  # and the compiled program calls the kernel that was picked
         A = js.DIA.from_scipy(sps.diags_array([np.ones(49), 2 * np.ones(50)], offsets=[-1, 0]))
@@ -79,3 +83,7 @@ def test_dia_prefers_the_fused_xla_kernel_on_cpu_for_vectors_only():
         assert "jaxsparse_dia_matmul" in hlo
         hlo = jax.jit(lambda A, x: A @ x).lower(A, jnp.ones(50)).as_text()
         assert "jaxsparse_dia_matmul" not in hlo
+        # x's gradient is the transposed product: native; the forward product stays XLA's.
+        grad = jax.jit(jax.value_and_grad(lambda x, A: jnp.sum(A @ x)))
+        hlo = grad.lower(jnp.ones(50), A).as_text()
+        assert hlo.count("jaxsparse_dia_matmul") == 1

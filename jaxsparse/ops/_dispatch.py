@@ -12,7 +12,7 @@ import contextlib
 import contextvars
 import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import jax
 
@@ -23,18 +23,21 @@ _PREFERENCE = {"gpu": ("pallas", "xla"), "cuda": ("pallas", "xla"), "rocm": ("pa
                "cpu": ("native", "xla")}
 
 
-def _dia_order(operands: Sequence) -> tuple[str, ...]:
+def _dia_order(operands: Sequence, params: Mapping) -> tuple[str, ...]:
     """On CPU, XLA fuses DIA's shifted multiply-adds over a vector into one vectorised,
     multi-threaded loop that ran 1.4-2x faster than the native DIA kernel (n = 2e6, 11
     diagonals, and 2-D Poisson); over 16 columns the native kernel wins (banded float32:
-    84 ms against XLA's 128, Poisson 75 against 87)."""
+    84 ms against XLA's 128, Poisson 75 against 87). Transposed, XLA's loop (each term
+    masked to the band) ran 2-6x slower than the native kernel even for a vector
+    (float64 Poisson 1400^2: 26.5 ms against 4.5; banded: 33 against 16)."""
     b = operands[-1] if operands else None
     columns = math.prod(b.shape[1:]) if b is not None else 1
-    return ("native", "xla") if columns > 1 else ("xla", "native")
+    native_first = columns > 1 or bool(params.get("transpose", False))
+    return ("native", "xla") if native_first else ("xla", "native")
 
 
 # Per-op exceptions to _PREFERENCE, each measured (benchmarks/bench_spmv.py): a tuple, or
-# a function of the operands' avals giving one.
+# a function of the operands' avals and the op's parameters giving one.
 _OP_PREFERENCE: dict[tuple[str, str], tuple[str, ...] | Callable] = {
     ("dia_matmul", "cpu"): _dia_order,
 }
@@ -78,15 +81,15 @@ def available(op: str) -> tuple[str, ...]:
 
 
 def pick(op: str, backend: str | None = None, *, platform: str | None = None,
-         operands: Sequence = ()) -> str:
+         operands: Sequence = (), params: Mapping | None = None) -> str:
     """Resolve ``backend`` for ``op``: validate an explicit choice, or pick the default
     for ``platform`` (default: the platform being lowered for, else JAX's default) and,
-    where the choice depends on them, the ``operands``' avals."""
+    where the choice depends on them, the ``operands``' avals and the op's ``params``."""
     if backend is None:
         platform = platform or lowering_platform()
         order = _OP_PREFERENCE.get((op, platform)) or _PREFERENCE.get(platform, ("xla",))
         if callable(order):
-            order = order(operands)
+            order = order(operands, params or {})
         for candidate in order:
             if (op, candidate) in _IMPLS:
                 return candidate
@@ -111,10 +114,13 @@ def choose(op: str, backend: str | None) -> str | None:
     return None if backend is None else pick(op, backend)
 
 
-def lookup(op: str, backend: str | None, operands: Sequence = ()) -> Callable:
+def lookup(op: str, backend: str | None, operands: Sequence = (),
+           params: Mapping | None = None) -> Callable:
     """The lowering of ``op`` on ``backend``; None: the default for the platform being
-    lowered for (and the operands' avals, for the ops whose choice depends on them)."""
-    return _IMPLS[(op, pick(op, operands=operands) if backend is None else backend)]
+    lowered for (and the operands' avals and the op's params, for the ops whose choice
+    depends on them)."""
+    chosen = pick(op, operands=operands, params=params) if backend is None else backend
+    return _IMPLS[(op, chosen)]
 
 
 # The platform a primitive is being lowered for ("cpu", "cuda", ...). A kernel that must

@@ -69,7 +69,8 @@ def _define(name: str, abstract_eval, *, multiple_results: bool = False):
 
     def lowering(ctx, *args, platform, backend, **params):
         with _dispatch.lowering_for(platform):
-            impl = functools.partial(_dispatch.lookup(name, backend, ctx.avals_in), **params)
+            kernel = _dispatch.lookup(name, backend, ctx.avals_in, params)
+            impl = functools.partial(kernel, **params)
             return mlir.lower_fun(impl, multiple_results=multiple_results)(ctx, *args)
 
     # One rule per platform, so a backend's kernel knows what it is lowered for (and
