@@ -190,7 +190,8 @@ def _thp_available() -> bool:
     return "[never]" not in mode
 
 
-def _anon_huge_kb(address: int) -> int:
+def _smaps_field(address: int, name: str) -> str | None:
+    """Field ``name`` of the mapping holding ``address`` in /proc/self/smaps."""
     with open(f"/proc/{os.getpid()}/smaps") as f:
         lines = f.read().splitlines()
     for i, line in enumerate(lines):
@@ -200,9 +201,14 @@ def _anon_huge_kb(address: int) -> int:
         lo, hi = (int(v, 16) for v in span.split("-"))
         if lo <= address < hi:
             for field in lines[i + 1:i + 30]:
-                if field.startswith("AnonHugePages:"):
-                    return int(field.split()[1])
-    return 0
+                if field.startswith(name + ":"):
+                    return field.split(":", 1)[1]
+    return None
+
+
+def _anon_huge_kb(address: int) -> int:
+    field = _smaps_field(address, "AnonHugePages")
+    return 0 if field is None else int(field.split()[0])
 
 
 @pytest.mark.skipif(not _thp_available(),
@@ -258,6 +264,29 @@ def test_native_products_collapse_their_large_vectors():
         y = js.ops.spmv(small, x, backend="native")
         assert pages(x) == before
         x = y
+
+
+@pytest.mark.skipif(missing_reason() is not None, reason=f"native kernels: {missing_reason()}")
+@pytest.mark.skipif(not _thp_available(),
+                    reason="needs Linux with transparent huge pages not set to 'never'")
+@pytest.mark.skipif(os.environ.get("JAXSPARSE_HUGEPAGES") == "0",
+                    reason="JAXSPARSE_HUGEPAGES=0 turns the advice off in this run")
+@pytest.mark.parametrize("fmt", ["csr", "dia"])
+def test_native_products_ask_for_huge_pages_on_large_fresh_outputs(fmt):
+    """An output of 32 MB or more is a fresh mapping on every call (glibc's largest mmap
+    threshold): the kernel advises it for huge pages before its first write, so that it
+    faults in 2 MB pages rather than 4 KB ones; an output XLA writes itself is not."""
+    S = _big()  # 1M rows
+    A = js.CSR.from_scipy(S) if fmt == "csr" else js.DIA.from_scipy(S.todia())
+    X = jax.numpy.ones((S.shape[1], 5), jax.numpy.float64)  # 40 MB
+
+    def flags(Y):
+        return _smaps_field(Y.unsafe_buffer_pointer() + Y.nbytes // 2, "VmFlags").split()
+
+    Y = js.ops.spmm(A, X, backend="native")
+    np.testing.assert_array_equal(np.asarray(Y), S @ np.ones(X.shape))
+    assert "hg" in flags(Y)
+    assert "hg" not in flags(jax.jit(lambda X: X * 2.0)(X))
 
 
 def test_placing_a_sharded_matrix_hands_its_staging_memory_back(monkeypatch):

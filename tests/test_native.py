@@ -182,6 +182,29 @@ def test_native_matches_scipy_on_a_band():
                      np.float64)
 
 
+@pytest.mark.parametrize("k", [8, 16, 19, 27])
+@pytest.mark.parametrize("fmt", ["csr", "coo", "dia"])
+def test_column_panels_match_the_reference(fmt, k):
+    """k columns: the kernels sum panels of 8 and 16 columns in registers, then the rest
+    (19 = 16 + 3, 27 = 16 + 8 + 3); rows near both ends of a band lie partly outside it."""
+    n = 700
+    offsets = [-9, -1, 0, 3, 12]
+    S = sps.diags_array([np.linspace(1.0, 2.0 + o, n) for o in offsets], offsets=offsets,
+                        shape=(n, n + 5)).tocsr()
+    A = _as(S, fmt)
+    rng = np.random.default_rng(k)
+    X, Y = rng.standard_normal((n + 5, k)), rng.standard_normal((n, k))
+    got = js.ops.spmm(A, X, backend="native"), js.ops.spmm(A, Y, transpose=True,
+                                                           backend="native")
+    want = js.ops.spmm(A, X, backend="xla"), js.ops.spmm(A, Y, transpose=True, backend="xla")
+    for g, w, s in zip(got, want, (S @ X, S.T @ Y), strict=True):
+        if fmt == "dia":  # XLA's fused loop over the diagonals rounds differently
+            assert_close(g, w, np.float64)
+        else:
+            np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+        assert_close(g, s, np.float64)
+
+
 # -- threads ---------------------------------------------------------------------------
 def _big(seed=5):
     """~48k entries: enough work that the kernels split it over threads (and, for the

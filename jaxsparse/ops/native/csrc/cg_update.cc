@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common.h"
+#include "hugepages.h"
 
 namespace jaxsparse {
 namespace {
@@ -96,6 +97,8 @@ ffi::Error CgUpdateImpl(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi::AnyBuffer r
   if (alpha.element_type() != type || alpha.element_count() != 1) {
     return ffi::Error::InvalidArgument("jaxsparse cg_update: alpha must be one scalar");
   }
+  AdviseFreshOutput(x_out->untyped_data(), x_out->size_bytes());
+  AdviseFreshOutput(r_out->untyped_data(), r_out->size_bytes());
   auto run = [&](auto tag) {
     using V = typename decltype(tag)::type;
     using R = typename RealOf<V>::type;

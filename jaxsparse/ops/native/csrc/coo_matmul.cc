@@ -2,6 +2,7 @@
 // or (col, row) for A.T @ b (the Python side swaps them). Entries may come in any order,
 // so this is a scatter (scatter.h). jnp twin: coo_matmul in jaxsparse/ops/_reference.py.
 #include "common.h"
+#include "hugepages.h"
 #include "scatter.h"
 
 namespace jaxsparse {
@@ -57,6 +58,7 @@ ffi::Error CooMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuff
       data.element_type() != b.element_type()) {
     return ffi::Error::InvalidArgument("jaxsparse coo_matmul: inconsistent operands");
   }
+  AdviseFreshOutput(out->untyped_data(), out->size_bytes());
   return DispatchTypes(b.element_type(), dst.element_type(), [&](auto vt, auto it) {
     using V = typename decltype(vt)::type;
     using I = typename decltype(it)::type;

@@ -10,8 +10,6 @@
 namespace jaxsparse {
 namespace {
 
-inline constexpr int64_t kPanel = 8;
-
 // Rows [r0, r1) of out = A @ b for one vector b. A plain function with restrict pointers,
 // so the loop keeps every pointer in a register (a lambda capturing by reference reloads
 // them), and apart from the k-column loop: compiled as one function with a runtime
@@ -204,6 +202,7 @@ ffi::Error CsrMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuff
     return ffi::Error::InvalidArgument("jaxsparse csr_matmul: inconsistent operands");
   }
   PreferHugePages(b.untyped_data(), b.size_bytes());
+  AdviseFreshOutput(out->untyped_data(), out->size_bytes());
   ffi::Error done = DispatchTypes(b.element_type(), indices.element_type(), [&](auto vt, auto it) {
     using V = typename decltype(vt)::type;
     using I = typename decltype(it)::type;

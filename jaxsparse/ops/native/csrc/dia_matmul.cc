@@ -4,29 +4,84 @@
 //   A @ b:   out[i] += data[d, i + o] * b[i + o]   for 0 <= i < n, 0 <= i + o < width
 //   A.T @ b: out[j] += data[d, j] * b[j - o]       for j < width, 0 <= j - o < n
 // Output rows are split into blocks over threads; within a row the diagonals are summed
-// in storage order, so the split never changes a result. jnp twin: ops DIA reference.
+// in storage order, so the split never changes a result. One vector runs diagonal by
+// diagonal over contiguous slices of a block of rows; k columns run row by row, as the
+// CSR kernel's panels do. jnp twin: ops DIA reference.
 #include <algorithm>
+#include <vector>
 
 #include "common.h"
+#include "hugepages.h"
 
 namespace jaxsparse {
 namespace {
 
 inline constexpr int64_t kDiaBlock = 2048;  // output rows per block: stays in L1/L2
 
-// out[i] += row[i + jshift] * b[i + sshift] for i in [lo, hi), k columns of b.
-template <typename V>
-void ShiftedProduct(const V* __restrict row, const V* __restrict b, V* __restrict out,
-                    int64_t lo, int64_t hi, int64_t jshift, int64_t sshift, int64_t k) {
-  if (k == 1) {
-    for (int64_t i = lo; i < hi; ++i) out[i] += Mul(row[i + jshift], b[i + sshift]);
-    return;
+// Where diagonal d's terms land: output rows [lo, hi), output row i reading data column
+// i + jshift and row i + sshift of b.
+struct Band {
+  int64_t lo, hi, jshift, sshift;
+};
+
+// Output row r of a k-column product, kWidth columns from t0, summed over the diagonals
+// in an accumulator held in registers. kChecked: test each diagonal's band (rows near
+// the ends); the rows inside every band skip the tests. Inlined into PanelRows (the
+// attribute must match for that).
+template <bool kChecked, int64_t kWidth, typename V>
+JAXSPARSE_NO_LOOP_VECTORIZER __attribute__((always_inline)) inline void PanelRow(
+    const V* __restrict data, int64_t m, const Band* bands, int64_t n_diags,
+    const V* __restrict b, V* __restrict o, int64_t k, int64_t r, int64_t t0) {
+  V acc[kWidth] = {};
+  for (int64_t d = 0; d < n_diags; ++d) {
+    const Band& band = bands[d];
+    if (kChecked && (r < band.lo || r >= band.hi)) continue;
+    V a = data[d * m + r + band.jshift];
+    const V* x = b + (r + band.sshift) * k + t0;
+    for (int64_t t = 0; t < kWidth; ++t) acc[t] += Mul(a, x[t]);
   }
-  for (int64_t i = lo; i < hi; ++i) {
-    V a = row[i + jshift];
-    const V* x = b + (i + sshift) * k;
-    V* y = out + i * k;
-    for (int64_t t = 0; t < k; ++t) y[t] += Mul(a, x[t]);
+  std::copy(acc, acc + kWidth, o + t0);
+}
+
+// Output rows [r0, r1) of a k-column product (k > 1), row by row, in panels of 16 and 8
+// columns. Done diagonal by diagonal over slices (as one vector is), every output row
+// was loaded and stored once per diagonal: 16 columns of the 11-diagonal banded matrix,
+// n = 2M, took 56 ms, against 32 ms so (CSR: 31). Same terms in the same order as the
+// slices: same sums.
+template <typename V>
+JAXSPARSE_NO_LOOP_VECTORIZER void PanelRows(const V* __restrict data, int64_t m,
+                                            const Band* bands, int64_t n_diags,
+                                            int64_t inner_lo, int64_t inner_hi,
+                                            const V* __restrict b, V* __restrict out,
+                                            int64_t k, int64_t r0, int64_t r1) {
+  int64_t panels = k / kPanel * kPanel;
+  for (int64_t r = r0; r < r1; ++r) {
+    V* o = out + r * k;
+    bool inner = r >= inner_lo && r < inner_hi;
+    int64_t t0 = 0;
+    for (; t0 + 2 * kPanel <= panels; t0 += 2 * kPanel) {
+      if (inner) {
+        PanelRow<false, 2 * kPanel>(data, m, bands, n_diags, b, o, k, r, t0);
+      } else {
+        PanelRow<true, 2 * kPanel>(data, m, bands, n_diags, b, o, k, r, t0);
+      }
+    }
+    if (t0 < panels) {
+      if (inner) {
+        PanelRow<false, kPanel>(data, m, bands, n_diags, b, o, k, r, t0);
+      } else {
+        PanelRow<true, kPanel>(data, m, bands, n_diags, b, o, k, r, t0);
+      }
+    }
+    if (panels == k) continue;
+    std::fill(o + panels, o + k, V{});
+    for (int64_t d = 0; d < n_diags; ++d) {
+      const Band& band = bands[d];
+      if (r < band.lo || r >= band.hi) continue;
+      V a = data[d * m + r + band.jshift];
+      const V* x = b + (r + band.sshift) * k;
+      for (int64_t t = panels; t < k; ++t) o[t] += Mul(a, x[t]);
+    }
   }
 }
 
@@ -38,30 +93,35 @@ void DiaMatmul(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* o
   int64_t blocks = (out_rows + kDiaBlock - 1) / kDiaBlock;
   int64_t n_tasks = std::min(blocks, TasksFor(threads, n_diags * out_rows * k));
   int64_t per = (blocks + n_tasks - 1) / n_tasks * kDiaBlock;
+  // Output row i reads data column j and b row s: (j, s) = (i + o, i + o), or (i, i - o)
+  // transposed.
+  std::vector<Band> bands(n_diags);
+  for (int64_t d = 0; d < n_diags; ++d) {
+    int64_t o = static_cast<int64_t>(offsets[d]);
+    bands[d] = transpose ? Band{std::max(o, int64_t{0}), std::min(width, n + o), 0, -o}
+                         : Band{std::max(-o, int64_t{0}), std::min(n, width - o), o, o};
+  }
+  const Band* band = bands.data();
+  int64_t inner_lo = 0, inner_hi = out_rows;  // the rows inside every band
+  for (const Band& each : bands) {
+    inner_lo = std::max(inner_lo, each.lo);
+    inner_hi = std::min(inner_hi, each.hi);
+  }
   ParallelFor(pool, threads, n_tasks, [=](int64_t task) {
     int64_t r0 = task * per, r1 = std::min(out_rows, r0 + per);
     if (r0 >= r1) return;
-    std::fill(out + r0 * k, out + r1 * k, V{});
+    if (k > 1) {
+      PanelRows(data, m, band, n_diags, inner_lo, inner_hi, b, out, k, r0, r1);
+      return;
+    }
+    std::fill(out + r0, out + r1, V{});
     for (int64_t b0 = r0; b0 < r1; b0 += kDiaBlock) {
       int64_t b1 = std::min(r1, b0 + kDiaBlock);
       for (int64_t d = 0; d < n_diags; ++d) {
-        int64_t o = static_cast<int64_t>(offsets[d]);
+        int64_t lo = std::max(b0, band[d].lo), hi = std::min(b1, band[d].hi);
         const V* row = data + d * m;
-        // Output row i reads data column j and b row s: (j, s) = (i + o, i + o), or
-        // (i, i - o) transposed.
-        int64_t lo, hi, jshift, sshift;
-        if (transpose) {
-          lo = std::max({b0, o, int64_t{0}});
-          hi = std::min({b1, width, n + o});
-          jshift = 0;
-          sshift = -o;
-        } else {
-          lo = std::max(b0, -o);
-          hi = std::min(b1, width - o);
-          jshift = o;
-          sshift = o;
-        }
-        ShiftedProduct(row, b, out, lo, hi, jshift, sshift, k);
+        int64_t jshift = band[d].jshift, sshift = band[d].sshift;
+        for (int64_t i = lo; i < hi; ++i) out[i] += Mul(row[i + jshift], b[i + sshift]);
       }
     }
   });
@@ -81,6 +141,7 @@ ffi::Error DiaMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuff
     return ffi::Error::InvalidArgument("jaxsparse dia_matmul: data must have n_cols columns");
   }
   width = std::clamp<int64_t>(width, 0, m);
+  AdviseFreshOutput(out->untyped_data(), out->size_bytes());
   return DispatchTypes(b.element_type(), offsets.element_type(), [&](auto vt, auto it) {
     using V = typename decltype(vt)::type;
     using I = typename decltype(it)::type;

@@ -19,6 +19,7 @@ namespace {
 
 constexpr uintptr_t kHuge = uintptr_t{1} << 21;
 constexpr size_t kMinBytes = size_t{4} << 20;
+constexpr size_t kFreshMinBytes = size_t{32} << 20;  // glibc's largest mmap threshold
 constexpr size_t kMaxPages = size_t{1} << 16;  // the memo's bound: 128 GB of pages
 constexpr double kBudgetSeconds = 1.0;
 constexpr int kMadvCollapse = 25;  // MADV_COLLAPSE, absent from older headers
@@ -36,11 +37,18 @@ void WholePages(const void* p, size_t bytes, uintptr_t* first, uintptr_t* last) 
   *last = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(kHuge - 1);
 }
 
+bool Allowed() {  // JAXSPARSE_HUGEPAGES=0 turns both off
+  static const bool allowed = [] {
+    const char* env = std::getenv("JAXSPARSE_HUGEPAGES");
+    return !(env != nullptr && std::strcmp(env, "0") == 0);
+  }();
+  return allowed;
+}
+
 Memo& TheMemo() {
   static Memo* memo = [] {
     auto* m = new Memo;  // never destroyed: kernels may run during interpreter exit
-    const char* env = std::getenv("JAXSPARSE_HUGEPAGES");
-    m->enabled = !(env != nullptr && std::strcmp(env, "0") == 0);
+    m->enabled = Allowed();
     return m;
   }();
   return *memo;
@@ -76,6 +84,18 @@ void PreferHugePages(const void* p, size_t bytes) {
   std::lock_guard<std::mutex> lock(memo.mu);
   memo.spent += took.count();
   if (memo.spent > kBudgetSeconds) memo.enabled = false;
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
+void AdviseFreshOutput(void* p, size_t bytes) {
+#if defined(__linux__)
+  if (p == nullptr || bytes < kFreshMinBytes || !Allowed()) return;
+  uintptr_t first, last;
+  WholePages(p, bytes, &first, &last);
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
 #else
   (void)p;
   (void)bytes;

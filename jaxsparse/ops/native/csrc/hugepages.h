@@ -16,6 +16,17 @@ namespace jaxsparse {
 // all, so a program whose buffers move every call pays a bounded cost.
 void PreferHugePages(const void* p, size_t bytes);
 
+// For a kernel's output, before its first write: asks for huge pages on the whole 2 MB
+// pages of an output of 32 MB or more (MADV_HUGEPAGE; a no-op elsewhere or with
+// JAXSPARSE_HUGEPAGES=0). glibc maps every allocation that large afresh and unmaps it
+// when freed, so such an output arrives untouched on every call and its first writes
+// fault in 4 KB pages one by one: on a 256 MB output, 65536 faults, which cost a
+// 16-column product more than its arithmetic. Advised, they fault in 2 MB pages, as
+// NumPy's own large arrays (SciPy's outputs) do. Smaller outputs come from the heap,
+// already in memory, and are left to PreferHugePages (advising parts of the heap would
+// split its mapping).
+void AdviseFreshOutput(void* p, size_t bytes);
+
 }  // namespace jaxsparse
 
 // For the tests (ctypes): how many whole 2 MB pages of [p, p + bytes) the kernels have

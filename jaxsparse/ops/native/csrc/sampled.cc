@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common.h"
+#include "hugepages.h"
 
 namespace jaxsparse {
 namespace {
@@ -69,6 +70,7 @@ ffi::Error SampledImpl(ffi::ThreadPool pool, ffi::AnyBuffer i0, ffi::AnyBuffer i
       (is_csr ? LeadingSize(i1) != n_rows + 1 : LeadingSize(i1) < cap)) {
     return ffi::Error::InvalidArgument("jaxsparse sampled: inconsistent operands");
   }
+  AdviseFreshOutput(out->untyped_data(), out->size_bytes());
   return DispatchTypes(p.element_type(), i0.element_type(), [&](auto vt, auto it) {
     using V = typename decltype(vt)::type;
     using I = typename decltype(it)::type;
