@@ -19,6 +19,10 @@ from jaxsparse import _hugepages
 from jaxsparse.ops.native import missing_reason
 
 HUGE = 1 << 21
+# The tests of what huge pages do; the run with them turned off is tested as such below.
+needs_hugepages = pytest.mark.skipif(os.environ.get("JAXSPARSE_HUGEPAGES") == "0",
+                                     reason="JAXSPARSE_HUGEPAGES=0 turns huge pages off "
+                                            "in this run")
 
 
 def _big(n=1 << 20):
@@ -64,6 +68,7 @@ def _in_place(a: jax.Array, made) -> bool:
     return any(a.unsafe_buffer_pointer() == m.ctypes.data for m in made)
 
 
+@needs_hugepages
 def test_constructors_put_large_buffers_on_huge_page_memory_only(mapped):
     S = _big()
     A = js.CSR.from_scipy(S)
@@ -76,6 +81,7 @@ def test_constructors_put_large_buffers_on_huge_page_memory_only(mapped):
     assert len(mapped) == made
 
 
+@needs_hugepages
 def test_sharded_blocks_are_put_on_huge_page_memory_per_shard(mapped):
     mesh = jax.make_mesh((2,), ("x",), devices=jax.devices()[:2])
     As = js.sharding.shard(_big(), mesh, "x", local_format="csr")
@@ -85,6 +91,7 @@ def test_sharded_blocks_are_put_on_huge_page_memory_per_shard(mapped):
     np.testing.assert_allclose(np.asarray(As @ x), _big() @ x, rtol=1e-15)
 
 
+@needs_hugepages
 def test_the_dropins_diagonal_view_is_put_on_huge_page_memory(mapped, monkeypatch):
     """A banded drop-in matrix multiplies by a DIA view built on the host: it is placed
     like the constructors' arrays (on XLA's 4 KB pages it ran 22-30% slower)."""
@@ -104,10 +111,12 @@ def test_the_dropins_diagonal_view_is_put_on_huge_page_memory(mapped, monkeypatc
         sp.set_device_min_nnz(None)
 
 
+@needs_hugepages
 def test_large_dropin_operands_go_to_huge_page_memory(mapped, monkeypatch):
     """From 32 MB (glibc maps those afresh every call) a drop-in product's NumPy operand
-    is copied into huge-page memory; smaller ones take jax.device_put (the threshold is
-    lowered here to keep the test small)."""
+    is copied into huge-page memory, which the next operand of the same size reuses;
+    smaller ones take jax.device_put (the threshold is lowered here to keep the test
+    small)."""
     import jaxsparse.scipy_compat as sp
     from jaxsparse.scipy_compat import _route
 
@@ -116,18 +125,40 @@ def test_large_dropin_operands_go_to_huge_page_memory(mapped, monkeypatch):
     A = sp.csr_array(S)
     sp.set_device_min_nnz(0)
     try:
-        X = np.ones((S.shape[1], 2)) * np.arange(1, 3)  # 16 MB
         x = np.linspace(0.0, 1.0, S.shape[1])  # 8 MB: under the lowered threshold
         A @ x  # builds the device copy (itself on huge pages)
         made = len(mapped)
         np.testing.assert_allclose(A @ x, S @ x, rtol=1e-15)
         assert len(mapped) == made
-        np.testing.assert_allclose(A @ X, S @ X, rtol=1e-15)
-        assert any(m.shape == X.shape for m in mapped[made:])
+        for k in (2, 2, 3, 3):  # 16 MB, 16 MB, 24 MB, 24 MB
+            X = np.ones((S.shape[1], k)) * np.arange(1, k + 1)
+            np.testing.assert_allclose(A @ X, S @ X, rtol=1e-15)
+            np.testing.assert_allclose(X.T @ A, X.T @ S, rtol=1e-15)  # rmatmul too
+        # one mapping per size: X.T (staged in C order) reuses X's too
+        assert [m.nbytes for m in mapped[made:]] == [X.nbytes * 2 // 3, X.nbytes]
     finally:
         sp.set_device_min_nnz(None)
 
 
+@needs_hugepages
+def test_a_staged_operand_is_not_reused_while_a_failed_product_may_read_it(monkeypatch):
+    """A product that raises leaves its staging memory behind (its computation may
+    still be reading it); the next operand is staged into fresh memory."""
+    monkeypatch.setattr(_hugepages, "_spare", [])
+    a = np.arange(1 << 20, dtype=np.float64)  # 8 MB
+    with pytest.raises(RuntimeError, match="boom"):
+        with _hugepages.staged(a):
+            raise RuntimeError("boom")
+    assert _hugepages._spare == []
+    with _hugepages.staged(a + 1) as x:
+        np.testing.assert_array_equal(np.asarray(x), a + 1)
+    assert len(_hugepages._spare) == 1
+    with _hugepages.staged(a + 2) as y:  # the spare, reused
+        np.testing.assert_array_equal(np.asarray(y), a + 2)
+    assert x.is_deleted()  # the earlier block's array cannot read the reused memory
+
+
+@needs_hugepages
 def test_a_copying_device_put_is_collapsed_instead(advised, mapped, monkeypatch):
     """Should a JAX version copy the aligned host buffer instead of using it, the copy
     is collapsed, as XLA's own buffers are."""
@@ -230,8 +261,7 @@ def test_the_kernel_backs_a_matrix_with_huge_pages_from_its_first_byte():
 
 
 @pytest.mark.skipif(missing_reason() is not None, reason=f"native kernels: {missing_reason()}")
-@pytest.mark.skipif(os.environ.get("JAXSPARSE_HUGEPAGES") == "0",
-                    reason="JAXSPARSE_HUGEPAGES=0 turns the collapse off in this run")
+@needs_hugepages
 def test_native_products_collapse_their_large_vectors():
     """The CSR kernel collapses the whole 2 MB pages of a large x (before reading it) and
     y (after writing it: a fresh buffer's pages are not yet in memory, and MADV_COLLAPSE
@@ -269,8 +299,7 @@ def test_native_products_collapse_their_large_vectors():
 @pytest.mark.skipif(missing_reason() is not None, reason=f"native kernels: {missing_reason()}")
 @pytest.mark.skipif(not _thp_available(),
                     reason="needs Linux with transparent huge pages not set to 'never'")
-@pytest.mark.skipif(os.environ.get("JAXSPARSE_HUGEPAGES") == "0",
-                    reason="JAXSPARSE_HUGEPAGES=0 turns the advice off in this run")
+@needs_hugepages
 @pytest.mark.parametrize("fmt", ["csr", "dia"])
 def test_native_products_ask_for_huge_pages_on_large_fresh_outputs(fmt):
     """An output of 32 MB or more is a fresh mapping on every call (glibc's largest mmap

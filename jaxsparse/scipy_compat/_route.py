@@ -12,6 +12,8 @@ The threshold is measured (:mod:`._thresholds`) and can be set.
 
 from __future__ import annotations
 
+import contextlib
+
 import jax
 import numpy as np
 
@@ -55,17 +57,26 @@ def _mismatch(A_shape, x_shape, rmatmul: bool) -> ValueError:
 HUGE_OPERAND_BYTES = 32 << 20
 
 
+@contextlib.contextmanager
 def _on_device(other):
-    # One copy. Large operands go to huge-page memory the CPU device uses in place
-    # (jaxsparse._hugepages): in a loop of drop-in products over 2M rows, 32 MB operands
-    # took 45 ms against 55, 256 MB 250 against 355; 16 MB ones 12 ms against 15.5 the
-    # other way. (jnp.asarray is slower than either.)
+    """The operand on the device while the product runs (the block must wait for the
+    product's result before it exits).
+
+    One copy. Large operands go to huge-page memory the CPU device uses in place, which
+    the next product of the same size reuses (``jaxsparse._hugepages.staged``): in a
+    loop of drop-in products over 2M rows, 32 MB operands took 45 ms against 55 through
+    jax.device_put, 256 MB 250 against 355 (in fresh huge-page memory, before the
+    reuse); 16 MB ones 12 ms against 15.5 the other way. (jnp.asarray is slower than
+    either.)"""
     if isinstance(other, jax.Array):
-        return other
+        yield other
+        return
     other = np.asarray(other)
     if other.nbytes >= HUGE_OPERAND_BYTES:
-        return _hugepages.device_put(other)
-    return jax.device_put(other)
+        with _hugepages.staged(other) as x:
+            yield x
+        return
+    yield jax.device_put(other)
 
 
 def _result(y, x, other, A):
@@ -77,10 +88,10 @@ def _result(y, x, other, A):
 
 def device_matmul(A, other):
     """``A @ other`` on the device (see the module docstring for the result type)."""
-    x = _on_device(other)
-    if x.ndim not in (1, 2) or x.shape[0] != A.shape[1]:
-        raise _mismatch(A.shape, x.shape, rmatmul=False)
-    return _result(A._operator() @ x, x, other, A)
+    with _on_device(other) as x:
+        if x.ndim not in (1, 2) or x.shape[0] != A.shape[1]:
+            raise _mismatch(A.shape, x.shape, rmatmul=False)
+        return _result(A._operator() @ x, x, other, A)
 
 
 def device_rmatmul(A, other):
@@ -88,13 +99,13 @@ def device_rmatmul(A, other):
     from ..formats._base import AbstractSparse
     from ..ops import matmul
 
-    x = _on_device(other)
-    if x.ndim not in (1, 2) or x.shape[-1] != A.shape[0]:
-        raise _mismatch(A.shape, x.shape, rmatmul=True)
-    op = A._operator()
-    if isinstance(op, AbstractSparse):
-        y = matmul(x, op)
-    else:  # sharded: x @ A = (A^T x^T)^T, the halo exchange run in reverse
-        y = (op.T @ x.T).T
-    return _result(y, x, other, A)
+    with _on_device(other) as x:
+        if x.ndim not in (1, 2) or x.shape[-1] != A.shape[0]:
+            raise _mismatch(A.shape, x.shape, rmatmul=True)
+        op = A._operator()
+        if isinstance(op, AbstractSparse):
+            y = matmul(x, op)
+        else:  # sharded: x @ A = (A^T x^T)^T, the halo exchange run in reverse
+            y = (op.T @ x.T).T
+        return _result(y, x, other, A)
 

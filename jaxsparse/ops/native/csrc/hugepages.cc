@@ -37,13 +37,14 @@ void WholePages(const void* p, size_t bytes, uintptr_t* first, uintptr_t* last) 
   *last = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(kHuge - 1);
 }
 
-bool Allowed() {  // JAXSPARSE_HUGEPAGES=0 turns both off
-  static const bool allowed = [] {
-    const char* env = std::getenv("JAXSPARSE_HUGEPAGES");
-    return !(env != nullptr && std::strcmp(env, "0") == 0);
-  }();
-  return allowed;
-}
+// JAXSPARSE_HUGEPAGES=0 turns both off. Read when the library is loaded (at import),
+// not at the first kernel call, which could come while a test has set it for a moment.
+const bool kAllowed = [] {
+  const char* env = std::getenv("JAXSPARSE_HUGEPAGES");
+  return !(env != nullptr && std::strcmp(env, "0") == 0);
+}();
+
+bool Allowed() { return kAllowed; }
 
 Memo& TheMemo() {
   static Memo* memo = [] {
