@@ -169,6 +169,31 @@ def test_dia_xla_kernel_has_no_gather():
         assert "gather" not in names and "dynamic_slice" in names
 
 
+@pytest.mark.parametrize("case", ["irregular_tall", "irregular_wide", "narrow_width"])
+def test_dia_transpose_products_run_the_transposed_kernel_without_forming_it(case):
+    """``A.T @ b`` (and ``b @ A.T``, ``A.T.T @ b``) under jit: the compiled program
+    gathers nothing (the transpose's data is dead code), the sums are the transposed
+    kernel's, and gradients reach A's data; an ``A.T`` handed into jit as a pytree is
+    multiplied by its own (gathered) data, to the same values."""
+    S, A = _dia(case)
+    y, x = _operands(A.shape[0], np.float64)[0], _operands(A.shape[1], np.float64)[0]
+    products = {
+        "A.T @ y": (lambda A, v: A.T @ v, y, S.T @ y),
+        "x @ A.T": (lambda A, v: v @ A.T, x, x @ S.T),
+        "A.T.T @ x": (lambda A, v: A.T.T @ v, x, S @ x),
+    }
+    for name, (f, v, want) in products.items():
+        hlo = jax.jit(f).lower(A, v).compile().as_text()
+        assert " gather(" not in hlo, name
+        assert_close(jax.jit(f)(A, v), want, np.float64)
+    np.testing.assert_array_equal(np.asarray(jax.jit(lambda A, y: A.T @ y)(A, y)),
+                                  np.asarray(js.ops.spmv(A, y, transpose=True)))
+    assert_close(jax.jit(lambda T, y: T @ y)(A.T, y), S.T @ y, np.float64)
+    grad = jax.grad(lambda d: jnp.sum(A.with_data(d).T @ y))(A.data)
+    want = jax.grad(lambda d: jnp.sum(js.ops.spmv(A.with_data(d), y, transpose=True)))(A.data)
+    np.testing.assert_array_equal(np.asarray(grad), np.asarray(want))
+
+
 # -- BSR --------------------------------------------------------------------------------
 @pytest.mark.parametrize("blocksize", [(1, 1), (2, 3), (3, 2)])
 def test_bsr_kernel_matches_scipy(blocksize):

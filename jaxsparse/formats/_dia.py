@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -32,6 +33,20 @@ def _check_padded_size(data_shape: tuple[int, ...], n_cols: int, dtype: np.dtype
         k * n_cols * dtype.itemsize,
         f"shape has {n_cols} columns: DIA stores n_cols slots per diagonal (data has only "
         f"{width}; use COO or CSR for a matrix this wide), so {k} diagonals")
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "width"))
+def _transposed_data(data, offsets, *, shape, width):
+    """The transpose's data, ``data.T[k, i] = data[k, i + offsets[k]]`` (0 off the band),
+    as one compiled program (a gather; XLA:CPU ran shifted slices per diagonal 5x
+    slower)."""
+    n, m = shape
+    if m == 0 or data.shape[0] == 0:
+        return jnp.zeros((data.shape[0], n), data.dtype)
+    src = jnp.arange(n, dtype=offsets.dtype)[None, :] + offsets[:, None]  # source column
+    ok = (src >= 0) & (src < width)  # SciPy's transpose is full width
+    shifted = jnp.take_along_axis(data, jnp.clip(src, 0, m - 1), axis=1)
+    return mask_values(ok, shifted)
 
 
 @register_pytree_dataclass
@@ -89,6 +104,9 @@ class DIA(AbstractSparseMatrix):
     def _matmul(self, b: jax.Array, *, transpose: bool, backend: str) -> jax.Array:
         from ..ops._primitives import DIA_MATMUL
 
+        source = self.__dict__.get("_transpose_of")
+        if source is not None:  # A.T @ b: A's transposed kernel (see transpose)
+            return source._matmul(b, transpose=not transpose, backend=backend)
         return DIA_MATMUL.bind(self.data, self.offsets, b, shape=self.shape,
                                transpose=transpose, width=self._width, backend=backend)
 
@@ -121,17 +139,18 @@ class DIA(AbstractSparseMatrix):
         return self.tocoo().todense()
 
     def transpose(self) -> DIA:
-        """Jit-able: offsets negate, and ``data.T[k, i] = data[k, i + offsets[k]]``."""
+        """Jit-able: offsets negate, and ``data.T[k, i] = data[k, i + offsets[k]]``.
+
+        The result remembers ``self``: its products run ``self``'s transposed kernel
+        (same terms, same order), so under ``jit`` ``A.T @ x`` never forms the shifted
+        data (the gather is dead code), where it cost 5-10x the product (banded,
+        n = 2M: 122 ms against SciPy's 16.5). The memory is in the object only, not in
+        its pytree: an ``A.T`` passed into ``jit`` is multiplied by its own data."""
         n, m = self.shape
-        new_cols = jnp.arange(n, dtype=self.offsets.dtype)
-        src = new_cols[None, :] + self.offsets[:, None]  # original column of each slot
-        ok = (src >= 0) & (src < self._width)  # SciPy's transpose is full width
-        if m == 0 or self.data.shape[0] == 0:
-            data = jnp.zeros((self.data.shape[0], n), self.dtype)
-        else:
-            data = jnp.take_along_axis(self.data, jnp.clip(src, 0, m - 1), axis=1)
-            data = mask_values(ok, data)
-        return DIA(data, -self.offsets, shape=(m, n))
+        data = _transposed_data(self.data, self.offsets, shape=self.shape, width=self._width)
+        out = DIA(data, -self.offsets, shape=(m, n))
+        object.__setattr__(out, "_transpose_of", self)  # frozen: the one extra attribute
+        return out
 
     def to_scipy(self, *, copy: bool = True):
         import scipy.sparse as sps
