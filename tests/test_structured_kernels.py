@@ -192,6 +192,10 @@ def test_dia_transpose_products_run_the_transposed_kernel_without_forming_it(cas
     grad = jax.grad(lambda d: jnp.sum(A.with_data(d).T @ y))(A.data)
     want = jax.grad(lambda d: jnp.sum(js.ops.spmv(A.with_data(d), y, transpose=True)))(A.data)
     np.testing.assert_array_equal(np.asarray(grad), np.asarray(want))
+    # concrete, A.T holds its own data only (not A's too)
+    T = A.T
+    assert "_transpose_of" not in vars(T)
+    assert_close(T @ y, S.T @ y, np.float64)
 
 
 # -- BSR --------------------------------------------------------------------------------

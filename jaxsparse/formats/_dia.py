@@ -141,15 +141,18 @@ class DIA(AbstractSparseMatrix):
     def transpose(self) -> DIA:
         """Jit-able: offsets negate, and ``data.T[k, i] = data[k, i + offsets[k]]``.
 
-        The result remembers ``self``: its products run ``self``'s transposed kernel
-        (same terms, same order), so under ``jit`` ``A.T @ x`` never forms the shifted
-        data (the gather is dead code), where it cost 5-10x the product (banded,
-        n = 2M: 122 ms against SciPy's 16.5). The memory is in the object only, not in
-        its pytree: an ``A.T`` passed into ``jit`` is multiplied by its own data."""
+        Traced (under ``jit``), the result remembers ``self``: its products run
+        ``self``'s transposed kernel (same terms, same order), so ``A.T @ x`` never forms
+        the shifted data (the gather is dead code), where it cost 5-10x the product
+        (banded, n = 2M: 122 ms against SciPy's 16.5). Concrete, it does not: the data is
+        formed anyway, and holding ``self`` too would keep both matrices in memory. The
+        memory is in the object only, not in its pytree: an ``A.T`` passed into ``jit``
+        is multiplied by its own data."""
         n, m = self.shape
         data = _transposed_data(self.data, self.offsets, shape=self.shape, width=self._width)
         out = DIA(data, -self.offsets, shape=(m, n))
-        object.__setattr__(out, "_transpose_of", self)  # frozen: the one extra attribute
+        if isinstance(data, jax.core.Tracer):
+            object.__setattr__(out, "_transpose_of", self)  # frozen: one extra attribute
         return out
 
     def to_scipy(self, *, copy: bool = True):
