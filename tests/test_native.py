@@ -182,11 +182,12 @@ def test_native_matches_scipy_on_a_band():
                      np.float64)
 
 
-@pytest.mark.parametrize("k", [8, 16, 19, 27])
+@pytest.mark.parametrize("k", [16, 27])
 @pytest.mark.parametrize("fmt", ["csr", "coo", "dia"])
 def test_column_panels_match_the_reference(fmt, k):
-    """k columns: the kernels sum panels of 8 and 16 columns in registers, then the rest
-    (19 = 16 + 3, 27 = 16 + 8 + 3); rows near both ends of a band lie partly outside it."""
+    """k columns: the kernels sum panels of 8 (CSR) or 16 and 8 (DIA) columns in
+    registers, then the rest (27 = 16 + 8 + 3 = 3 * 8 + 3); rows near both ends of a
+    band lie partly outside it."""
     n = 700
     offsets = [-9, -1, 0, 3, 12]
     S = sps.diags_array([np.linspace(1.0, 2.0 + o, n) for o in offsets], offsets=offsets,
