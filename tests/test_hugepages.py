@@ -160,6 +160,10 @@ def test_a_staged_operand_is_not_reused_while_a_failed_product_may_read_it(monke
     with _hugepages.staged(a + 2) as y:  # the spare, reused
         np.testing.assert_array_equal(np.asarray(y), a + 2)
     assert x.is_deleted()  # the earlier block's array cannot read the reused memory
+    big = np.arange(4 << 20, dtype=np.float64).reshape(-1, 4)  # 32 MB: copied in halves
+    for operand in (big, np.asfortranarray(big)):
+        with _hugepages.staged(operand) as x:
+            np.testing.assert_array_equal(np.asarray(x), big)
 
 
 @needs_hugepages
