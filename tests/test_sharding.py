@@ -496,9 +496,10 @@ def test_solver_callback_on_a_sharded_matrix_runs_once_per_iteration(kind):
 @pytest.mark.parametrize("n_devices", [2, 4])
 @pytest.mark.parametrize("method", ["ppermute", "all_to_all", "all_gather"])
 def test_every_halo_method_on_scattered_patterns_random_operands(method, n_devices):
-    """Each exchange delivers the right entries to the right rows: scattered reads, random
-    (not constant) vectors and a two-column operand, so a halo entry sent to the wrong
-    shard or slot changes the product."""
+    """Each exchange delivers the right entries to the right rows, and its transpose
+    returns each partial sum to the slot it came from: scattered reads, random (not
+    constant) vectors and a two-column operand, so a halo entry sent to the wrong shard
+    or slot changes the product."""
     rng = np.random.default_rng(7)
     for seed, density in ((5, 0.05), (6, 0.2)):
         S = random(40, density, seed=seed)
@@ -510,6 +511,24 @@ def test_every_halo_method_on_scattered_patterns_random_operands(method, n_devic
         assert_close(y, S @ x, np.float64)
         Y = As.unshard_vector(As @ As.shard_vector(X))
         assert_close(Y, S @ X, np.float64)
+        yT = As.unshard_vector(As.T @ As.shard_vector(x, side="rows"), side="cols")
+        assert_close(yT, S.T @ x, np.float64)
+        YT = As.unshard_vector(As.T @ As.shard_vector(X, side="rows"), side="cols")
+        assert_close(YT, S.T @ X, np.float64)
+
+
+@pytest.mark.parametrize("method", ["ppermute", "all_to_all", "all_gather"])
+def test_the_transposed_product_differentiates_for_every_halo_method(method):
+    """``As.T @ y`` is its own shard_map (the halo's partial sums added in place): its
+    gradient and its jvp are the products they should be."""
+    S = random(40, 0.1, seed=3)
+    As = jsh.shard(S, mesh_of(4, AxisType.Auto), "x", halo=method)
+    w = np.random.default_rng(1).standard_normal(40)
+    ws, y = As.shard_vector(w), As.shard_vector(np.ones(40), side="rows")
+    g = jax.jit(jax.grad(lambda y: jnp.sum((As.T @ y) * ws)))(y)
+    assert_close(As.unshard_vector(g, side="rows"), S @ w, np.float64)
+    t = jax.jvp(lambda y: As.T @ y, (y,), (2 * y,))[1]
+    assert_close(As.unshard_vector(t, side="cols"), 2 * S.T @ np.ones(40), np.float64)
 
 
 def test_a_refused_sharded_solve_leaves_no_mesh_set():

@@ -7,9 +7,10 @@ Three shapes of exchange, chosen by the plan:
 - one ``all_to_all`` of ``(D, H)`` blocks when reads are scattered over every shard;
 - ``all_gather`` of the whole vector when the halo is most of it anyway.
 
-Transposes (``A.T @ y``, gradients) come from JAX: the transpose of a ppermute is the
-reversed ppermute and of a gather a scatter-add, which accumulates partial sums at their
-owners, exactly the paper's reduction for the transposed product.
+The transpose (``A.T @ y``) is :func:`return_halo`: the reversed ppermute, all_to_all
+or a reduce-scatter, then a scatter-add that accumulates the partial sums at their
+owners, exactly the paper's reduction for the transposed product. Gradients take JAX's
+transposes of the same collectives.
 """
 
 from __future__ import annotations
@@ -40,3 +41,28 @@ def exchange(x: jax.Array, send: jax.Array, *, method: str, axis: str, n_shards:
         parts.append(jax.lax.ppermute(payload, axis, perm))
         offset += size
     return jnp.concatenate(parts)
+
+
+def return_halo(x: jax.Array, hx: jax.Array, send: jax.Array, *, method: str, axis: str,
+                n_shards: int, shifts: tuple[int, ...], sizes: tuple[int, ...]) -> jax.Array:
+    """The transpose of :func:`exchange`, added into ``x``: ``hx`` holds partial sums for
+    this shard's halo slots; each goes back to the shard that sent the entry and is added
+    at the slot it came from (``x[send[l]] += ...``, padding slots dropped)."""
+    if method == "none":
+        return x
+    if method == "all_gather":
+        return x + jax.lax.psum_scatter(hx, axis, scatter_dimension=0, tiled=True)
+    if method == "all_to_all":
+        back = jax.lax.all_to_all(hx, axis, 0, 0, tiled=True)
+    else:
+        parts, offset = [], 0
+        for shift, size in zip(shifts, sizes, strict=True):
+            perm = [((s + shift) % n_shards, s) for s in range(n_shards)]
+            parts.append(jax.lax.ppermute(hx[offset:offset + size], axis, perm))
+            offset += size
+        back = jnp.concatenate(parts)
+    # Padding slots (R) add 0 at slot 0 rather than rely on a dropped out-of-range
+    # update (see sharding._sharded_ops.add_halo_rows: openxla/xla#49121).
+    inside = send < x.shape[0]
+    inside = inside.reshape(inside.shape + (1,) * (x.ndim - 1))
+    return x.at[jnp.where(send < x.shape[0], send, 0)].add(jnp.where(inside, back, 0))

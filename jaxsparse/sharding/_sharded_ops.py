@@ -23,7 +23,7 @@ from ..ops._dia_kernel import dia_data_cotangent
 from ..ops._dtypes import as_dense, result_dtype
 from ..ops._primitives import CSR_KERNELS, DIA_MATMUL
 from ..ops._reference import csr_row_ids
-from ._collectives import exchange
+from ._collectives import exchange, return_halo
 from ._plan import ShardingPlan
 
 if TYPE_CHECKING:
@@ -235,6 +235,37 @@ def _local_product(key: PlanKey, backend: str, dense_spec: P):
                                  out_specs=dense_spec, check_vma=_checks_vma(backend)))
 
 
+@functools.lru_cache(maxsize=128)
+def _local_product_transposed(key: PlanKey, backend: str, dense_spec: P):
+    """The jitted shard_map of ``A.T @ y``, written out rather than left to
+    ``jax.linear_transpose`` of :func:`_local_product`: there the halo's partial sums,
+    sent back to their owners, were scatter-added into a fresh zero vector that was then
+    added to the owned block's product, three more passes over the vector (sharded 2-D
+    Poisson 1400^2, 2 devices: A.T @ y 10.3 ms against A @ x 3.6). Here they are added
+    into the owned product in place."""
+    plan = key.plan
+    halo = plan.halo
+    halo_shape = (plan.halo_block_rows, halo.width)
+    n_own = 2 if plan.local_format == "dia" else 3
+
+    def local(*args):
+        own = tuple(a[0] for a in args[:n_own])
+        halo_d, halo_i, halo_p, halo_r, send, y = args[n_own:]
+        x = own_matmul(plan, own, y, transpose=True, backend=backend)
+        if not halo.width:
+            return x
+        hy = halo_row_operand(plan, y, halo_r[0])
+        hx = CSR_KERNELS.matmul.bind(halo_d[0], halo_i[0], halo_p[0], hy, shape=halo_shape,
+                                     transpose=True, backend=backend)
+        return return_halo(x, hx, send[0], method=halo.method, axis=plan.axis,
+                           n_shards=plan.n_shards, shifts=halo.shifts, sizes=halo.sizes)
+
+    leaf = P(plan.axis)
+    in_specs = (leaf,) * (n_own + 5) + (dense_spec,)
+    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=in_specs,
+                                 out_specs=dense_spec, check_vma=_checks_vma(backend)))
+
+
 def _dense_spec(As: ShardedCSR, x: jax.Array) -> P:
     """``P(axis)`` for vectors; for matrices keep a column sharding over another axis."""
     if x.ndim == 1:
@@ -317,17 +348,10 @@ def matmul_transposed(As: ShardedCSR, y, *, backend: str | None = None) -> jax.A
     dtype = result_dtype(As.dtype, y.dtype)
     A = As if As.dtype == dtype else As.astype(dtype)
     y = y.astype(dtype)
-    x_shape = (As.col_index.size,) + y.shape[1:]
-    x_aval = jax.ShapeDtypeStruct(x_shape, dtype, sharding=_like_sharding(y, As, len(x_shape)))
-    (out,) = jax.linear_transpose(lambda x: _apply(A, x, backend), x_aval)(y)
-    return out
-
-
-def _like_sharding(y, As, ndim):
-    sharding = getattr(y, "sharding", None)
-    if isinstance(sharding, NamedSharding):
-        return sharding
-    return NamedSharding(As.mesh, P(As.axis, *([None] * (ndim - 1))))
+    backend = _dispatch.choose("csr_matmul", backend)
+    fn = _local_product_transposed(A.key, backend, _dense_spec(A, y))
+    return fn(*own_leaves(A), A.halo_data, A.halo_indices, A.halo_indptr, A.halo_rows, A.send,
+              y)
 
 
 def local_index_dtype(*extents: int):
