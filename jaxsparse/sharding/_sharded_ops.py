@@ -208,6 +208,22 @@ def _rows_like(mask: jax.Array, values: jax.Array) -> jax.Array:
 
 
 # -- the sharded products --------------------------------------------------------------
+def _shard_program(key: PlanKey, backend: str, dense_spec: P, per_shard):
+    """The jitted shard_map of a product over the blocks (``_blocks``' order, then the
+    dense operand): ``per_shard(own, halo_d, halo_i, halo_p, halo_r, send, v)`` on one
+    shard's slices (``own``: the owned block's leaves)."""
+    n_own = _n_own(key.plan)
+
+    def local(*args):
+        own = tuple(a[0] for a in args[:n_own])
+        return per_shard(own, *(a[0] for a in args[n_own:-1]), args[-1])
+
+    leaf = P(key.plan.axis)
+    in_specs = (leaf,) * (n_own + 5) + (dense_spec,)
+    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=in_specs,
+                                 out_specs=dense_spec, check_vma=_checks_vma(backend)))
+
+
 @functools.lru_cache(maxsize=128)
 def _local_product(key: PlanKey, backend: str, dense_spec: P):
     """The jitted shard_map of one product; cached per plan key (equal for similar
@@ -215,24 +231,18 @@ def _local_product(key: PlanKey, backend: str, dense_spec: P):
     plan = key.plan
     halo = plan.halo
     halo_shape = (plan.halo_block_rows, halo.width)
-    n_own = 2 if plan.local_format == "dia" else 3
 
-    def local(*args):
-        own = tuple(a[0] for a in args[:n_own])
-        halo_d, halo_i, halo_p, halo_r, send, x = args[n_own:]
-        hx = exchange(x, send[0], method=halo.method, axis=plan.axis,
-                      n_shards=plan.n_shards, shifts=halo.shifts, sizes=halo.sizes)
+    def per_shard(own, halo_d, halo_i, halo_p, halo_r, send, x):
+        hx = exchange(x, send, method=halo.method, axis=plan.axis, n_shards=plan.n_shards,
+                      shifts=halo.shifts, sizes=halo.sizes)
         y = own_matmul(plan, own, x, transpose=False, backend=backend)
         if halo.width:
-            hy = CSR_KERNELS.matmul.bind(halo_d[0], halo_i[0], halo_p[0], hx,
-                                         shape=halo_shape, transpose=False, backend=backend)
-            y = add_halo_rows(plan, y, hy, halo_r[0])
+            hy = CSR_KERNELS.matmul.bind(halo_d, halo_i, halo_p, hx, shape=halo_shape,
+                                         transpose=False, backend=backend)
+            y = add_halo_rows(plan, y, hy, halo_r)
         return y
 
-    leaf = P(plan.axis)
-    in_specs = (leaf,) * (n_own + 5) + (dense_spec,)
-    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=in_specs,
-                                 out_specs=dense_spec, check_vma=_checks_vma(backend)))
+    return _shard_program(key, backend, dense_spec, per_shard)
 
 
 @functools.lru_cache(maxsize=128)
@@ -246,24 +256,18 @@ def _local_product_transposed(key: PlanKey, backend: str, dense_spec: P):
     plan = key.plan
     halo = plan.halo
     halo_shape = (plan.halo_block_rows, halo.width)
-    n_own = 2 if plan.local_format == "dia" else 3
 
-    def local(*args):
-        own = tuple(a[0] for a in args[:n_own])
-        halo_d, halo_i, halo_p, halo_r, send, y = args[n_own:]
+    def per_shard(own, halo_d, halo_i, halo_p, halo_r, send, y):
         x = own_matmul(plan, own, y, transpose=True, backend=backend)
         if not halo.width:
             return x
-        hy = halo_row_operand(plan, y, halo_r[0])
-        hx = CSR_KERNELS.matmul.bind(halo_d[0], halo_i[0], halo_p[0], hy, shape=halo_shape,
+        hy = halo_row_operand(plan, y, halo_r)
+        hx = CSR_KERNELS.matmul.bind(halo_d, halo_i, halo_p, hy, shape=halo_shape,
                                      transpose=True, backend=backend)
-        return return_halo(x, hx, send[0], method=halo.method, axis=plan.axis,
+        return return_halo(x, hx, send, method=halo.method, axis=plan.axis,
                            n_shards=plan.n_shards, shifts=halo.shifts, sizes=halo.sizes)
 
-    leaf = P(plan.axis)
-    in_specs = (leaf,) * (n_own + 5) + (dense_spec,)
-    return jax.jit(jax.shard_map(local, mesh=key.mesh, in_specs=in_specs,
-                                 out_specs=dense_spec, check_vma=_checks_vma(backend)))
+    return _shard_program(key, backend, dense_spec, per_shard)
 
 
 def _dense_spec(As: ShardedCSR, x: jax.Array) -> P:
