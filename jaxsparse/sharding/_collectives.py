@@ -64,5 +64,5 @@ def return_halo(x: jax.Array, hx: jax.Array, send: jax.Array, *, method: str, ax
     # Padding slots (R) add 0 at slot 0 rather than rely on a dropped out-of-range
     # update (see sharding._sharded_ops.add_halo_rows: openxla/xla#49121).
     inside = send < x.shape[0]
-    inside = inside.reshape(inside.shape + (1,) * (x.ndim - 1))
-    return x.at[jnp.where(send < x.shape[0], send, 0)].add(jnp.where(inside, back, 0))
+    rows = inside.reshape(inside.shape + (1,) * (x.ndim - 1))
+    return x.at[jnp.where(inside, send, 0)].add(jnp.where(rows, back, 0))
