@@ -85,14 +85,24 @@ def _is_cpu(device) -> bool:
     return getattr(device, "platform", None) == "cpu"
 
 
+def _host_operand(a) -> np.ndarray:
+    """``a`` as a NumPy array in the dtype jax.device_put would give it (float64 is
+    float32 without x64): one copy later, not two."""
+    a = np.asarray(a)
+    return a.astype(jax.dtypes.canonicalize_dtype(a.dtype), copy=False)
+
+
+def _on_huge_pages(a: np.ndarray, device) -> bool:
+    """Whether host array ``a`` bound for ``device`` goes through huge-page memory."""
+    return (a.nbytes >= MIN_BYTES and enabled() and _is_cpu(device)
+            and hasattr(mmap, "MADV_HUGEPAGE"))
+
+
 def device_put(a: np.ndarray, device=None) -> jax.Array:
     """``jax.device_put(a, device)`` of a host array; a large one bound for a CPU device
     lands on huge pages (module docstring)."""
-    a = np.asarray(a)
-    # as jax.device_put would (float64 is float32 without x64): one copy, not two
-    a = a.astype(jax.dtypes.canonicalize_dtype(a.dtype), copy=False)
-    if a.nbytes < MIN_BYTES or not enabled() or not _is_cpu(device) or not hasattr(
-            mmap, "MADV_HUGEPAGE"):
+    a = _host_operand(a)
+    if not _on_huge_pages(a, device):
         out = jax.device_put(a, device)
         if _aliases(out, a):
             # the CPU device would read the caller's memory in place (it is aligned to
@@ -127,10 +137,8 @@ def staged(a: np.ndarray, device=None):
     the size of the last large operand, whose memory Linux may take back under pressure
     (:func:`_lazily_free`); a block left by an exception drops its buffer (a computation
     may still be reading it)."""
-    a = np.asarray(a)
-    a = a.astype(jax.dtypes.canonicalize_dtype(a.dtype), copy=False)
-    if a.nbytes < MIN_BYTES or not enabled() or not _is_cpu(device) or not hasattr(
-            mmap, "MADV_HUGEPAGE"):
+    a = _host_operand(a)
+    if not _on_huge_pages(a, device):
         yield device_put(a, device)
         return
     with _spare_lock:

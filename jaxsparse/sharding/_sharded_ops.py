@@ -281,15 +281,16 @@ def _dense_spec(As: ShardedCSR, x: jax.Array) -> P:
     return P(As.axis, col)
 
 
-def _apply(As: ShardedCSR, xs: jax.Array, backend: str | None) -> jax.Array:
+def _apply(As: ShardedCSR, xs: jax.Array, backend: str | None, *,
+           transpose: bool = False) -> jax.Array:
+    """``As @ xs`` (or ``As.T @ xs``) for ``xs`` laid out and placed on the mesh."""
     dtype = result_dtype(As.dtype, xs.dtype)
     if xs.dtype != dtype:
         xs = xs.astype(dtype)
     A = As if As.dtype == dtype else As.astype(dtype)
     backend = _dispatch.choose("csr_matmul", backend)
-    fn = _local_product(A.key, backend, _dense_spec(A, xs))
-    return fn(*own_leaves(A), A.halo_data, A.halo_indices, A.halo_indptr, A.halo_rows, A.send,
-              xs)
+    program = _local_product_transposed if transpose else _local_product
+    return program(A.key, backend, _dense_spec(A, xs))(*_blocks(A), xs)
 
 
 def in_layout(As: ShardedCSR, x: jax.Array, side: str) -> bool:
@@ -348,14 +349,7 @@ def matmul_transposed(As: ShardedCSR, y, *, backend: str | None = None) -> jax.A
     if not in_layout(As, y, "rows"):
         ys = As.shard_vector(y, "rows")
         return As.unshard_vector(matmul_transposed(As, ys, backend=backend), "cols")
-    y = placed(As, y)
-    dtype = result_dtype(As.dtype, y.dtype)
-    A = As if As.dtype == dtype else As.astype(dtype)
-    y = y.astype(dtype)
-    backend = _dispatch.choose("csr_matmul", backend)
-    fn = _local_product_transposed(A.key, backend, _dense_spec(A, y))
-    return fn(*own_leaves(A), A.halo_data, A.halo_indices, A.halo_indptr, A.halo_rows, A.send,
-              y)
+    return _apply(As, placed(As, y), backend, transpose=True)
 
 
 def local_index_dtype(*extents: int):
