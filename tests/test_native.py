@@ -10,6 +10,7 @@ must equal the reference's. Timings are never asserted here (see benchmarks/).
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
 import pathlib
@@ -258,6 +259,73 @@ def test_wide_scatter_groups_do_not_depend_on_the_thread_count(monkeypatch, fmt)
     np.testing.assert_array_equal(runs[0], runs[1])
     np.testing.assert_array_equal(runs[0], runs[2])
     assert_close(runs[0], S.T @ y, np.float64, scale=10)
+
+
+# -- kept chunk ranges (chunk_ranges.h) -------------------------------------------------
+def _range_searches() -> int:
+    from jaxsparse.ops.native._library import library_path
+
+    count = ctypes.CDLL(str(library_path())).JaxsparseRangeSearches
+    count.restype = ctypes.c_int64
+    return count()
+
+
+def _in_place(a: np.ndarray) -> tuple[np.ndarray, jax.Array]:
+    """A host copy of ``a`` at a 64-byte boundary and the device array that JAX's CPU
+    client makes of it without copying: writing the host copy changes the device array
+    at the same address, as XLA reusing a freed buffer does."""
+    block = np.empty(a.nbytes + 64, np.uint8)
+    start = -block.ctypes.data % 64
+    host = block[start:start + a.nbytes].view(a.dtype)
+    host[...] = a
+    device = jax.device_put(host)
+    if device.unsafe_buffer_pointer() != host.ctypes.data:
+        pytest.skip("this JAX copies aligned host arrays instead of reading them in place")
+    return host, device
+
+
+@pytest.mark.parametrize("fmt", ["csr", "coo"])
+def test_kept_chunk_ranges_are_checked_against_the_indices(fmt):
+    """The scatter products keep each chunk's output rows per index buffer. The same
+    matrix again searches nothing; indices changed at the same address are caught
+    whichever way the ranges moved, and every result has the bits of a fresh search
+    (the product of copies at other addresses) and SciPy's values."""
+    n = 60_000  # 9 per row: 8 fine chunks, each its own group (a band)
+    S = sps.csr_array(sps.diags_array([np.full(n - abs(o), 1.0 + o / 7) for o in range(-4, 5)],
+                                      offsets=list(range(-4, 5)), shape=(n, n)))
+    A = _as(S, fmt)
+    # CSR: A.T @ y scatters into the rows its column indices name; COO: A @ y into the
+    # rows its row indices name.
+    transpose = fmt == "csr"
+    host, device = _in_place(np.asarray(A.indices if transpose else A.coords[0]))
+    A = (dataclasses.replace(A, indices=device) if transpose
+         else dataclasses.replace(A, coords=(device, A.coords[1])))
+    product = jax.jit(lambda A, y: js.ops.spmv(A, y, transpose=transpose, backend="native"))
+    y = jnp.asarray(np.random.default_rng(0).standard_normal(n))
+
+    def now():  # the matrix the device arrays hold now, in SciPy
+        if transpose:
+            return sps.csr_array((S.data, host, S.indptr), shape=(n, n)).T
+        C = S.tocoo()
+        return sps.coo_array((C.data, (host, C.col)), shape=(n, n))
+
+    def check(expect_search: bool):
+        before = _range_searches()
+        got = np.asarray(product(A, y))
+        assert (_range_searches() > before) == expect_search
+        fresh = jax.tree.map(lambda a: jnp.array(a, copy=True), A)
+        np.testing.assert_array_equal(got, np.asarray(product(fresh, y)))
+        assert_close(got, now() @ np.asarray(y), np.float64, scale=10)
+
+    check(expect_search=True)  # first product: nothing kept yet
+    check(expect_search=False)  # the same matrix
+    inside = host.size // 2 + host.size // 16  # the middle of the 5th chunk
+    host[inside] = n - 1  # far outside its chunk's rows: the scatter reports it
+    check(expect_search=True)
+    host[inside] = host[inside - 1]  # back inside: the top of the range found is gone
+    check(expect_search=True)
+    host[inside + 1], host[inside + 2] = host[inside + 2], host[inside + 1]
+    check(expect_search=False)  # the same rows in another order: the ranges still hold
 
 
 def test_thread_count_setting(monkeypatch):

@@ -8,18 +8,25 @@
 namespace jaxsparse {
 namespace {
 
-// Entries [e0, e1) added into target (whose first row is output row `base`). Compiled
-// once for one vector (kVector, k == 1) and once for k columns: a runtime k == 1 test in
-// the loop slowed the one-vector loop (see VectorRows in csr_matmul.cc).
+// Entries [e0, e1) added into rows [base, base + span) of target (its first row is
+// output row `base`); returns whether a row in [0, n_out) fell outside them (as
+// ScatterRows in csr_matmul.cc). Compiled once for one vector (kVector, k == 1) and once
+// for k columns: a runtime k == 1 test in the loop slowed the one-vector loop (see
+// VectorRows in csr_matmul.cc).
 template <bool kVector, typename V, typename I>
-void ScatterEntries(const V* __restrict data, const I* __restrict dst,
+bool ScatterEntries(const V* __restrict data, const I* __restrict dst,
                     const I* __restrict src, int64_t n_out, int64_t n_in, int64_t k,
-                    const V* __restrict b, V* __restrict target, int64_t base, int64_t e0,
-                    int64_t e1) {
+                    const V* __restrict b, V* __restrict target, int64_t base,
+                    int64_t span, int64_t e0, int64_t e1) {
   const int64_t step = kVector ? 1 : k;
+  bool outside = false;
   for (int64_t e = e0; e < e1; ++e) {
     I d = dst[e], s = src[e];
-    if (!InRange(d, n_out) || !InRange(s, n_in)) continue;
+    if (!InRange(d - base, span)) {
+      outside |= InRange(d, n_out);
+      continue;
+    }
+    if (!InRange(s, n_in)) continue;
     V* o = target + (static_cast<int64_t>(d) - base) * step;
     const V* x = b + static_cast<int64_t>(s) * step;
     if constexpr (kVector) {
@@ -28,6 +35,7 @@ void ScatterEntries(const V* __restrict data, const I* __restrict dst,
       for (int64_t t = 0; t < k; ++t) o[t] += Mul(data[e], x[t]);
     }
   }
+  return outside;
 }
 
 template <typename V, typename I>
@@ -37,17 +45,19 @@ void CooScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* 
   const int64_t n_fine = ScatterChunks(cap * k);
   const int64_t per = (cap + n_fine - 1) / n_fine;
   auto entry = [=](int64_t c) { return std::min(cap, c * per); };  // first of fine chunk c
-  auto scatter = [=](int64_t c0, int64_t c1, V* target, int64_t base) {
+  auto scatter = [=](int64_t c0, int64_t c1, V* target, int64_t base, int64_t span) {
     auto run = k == 1 ? ScatterEntries<true, V, I> : ScatterEntries<false, V, I>;
-    run(data, dst, src, n_out, n_in, k, b, target, base, entry(c0), entry(c1));
+    return run(data, dst, src, n_out, n_in, k, b, target, base, span, entry(c0),
+               entry(c1));
   };
-  auto rows = [=](int64_t c, int64_t* lo, int64_t* hi) {
-    // Rows of entries whose column is out of range are counted too: a wider buffer,
-    // never a wrong one.
-    ValidRange(dst + entry(c), entry(c + 1) - entry(c), n_out, lo, hi);
+  // Chunk c's rows are those of all its entries, also those whose column is out of
+  // range: a wider buffer, never a wrong one.
+  auto slots = [=](int64_t c, int64_t* e0, int64_t* e1) {
+    *e0 = entry(c);
+    *e1 = entry(c + 1);
   };
   int64_t work = cap * k;
-  ChunkedScatter(pool, threads, n_fine, work, n_out, k, out, scatter, rows);
+  ChunkedScatter(pool, threads, n_fine, work, dst, n_out, k, out, slots, scatter);
 }
 
 ffi::Error CooMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuffer dst,

@@ -127,15 +127,17 @@ void CsrGather(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* i
   ParallelFor(pool, threads, n_tasks, [&](int64_t t) { rows(bounds[t], bounds[t + 1]); });
 }
 
-// Rows [r0, r1) of A.T @ b added into target (whose first row is output row `base`),
-// reading only slots [first, last): those whose columns sized the target (CsrScatter),
-// so that even an indptr that decreases somewhere never writes outside it. Compiled
+// Rows [r0, r1) of A.T @ b added into rows [base, base + span) of target (its first
+// row is output row `base`), reading only slots [first, last), those of the chunk
+// (CsrScatter). Returns whether a column in [0, n_cols) fell outside those rows: the
+// bounds check every entry needs anyway, against the target's rows (scatter.h). Compiled
 // once for one vector (kVector, k == 1) and once for k columns, as VectorRows is.
 template <bool kVector, typename V, typename I>
-void ScatterRows(const V* __restrict data, const I* __restrict indices,
+bool ScatterRows(const V* __restrict data, const I* __restrict indices,
                  const I* __restrict indptr, int64_t first, int64_t last, int64_t n_cols,
                  int64_t k, const V* __restrict b, V* __restrict target, int64_t base,
-                 int64_t r0, int64_t r1) {
+                 int64_t span, int64_t r0, int64_t r1) {
+  bool outside = false;
   int64_t end = Clamp(indptr[r0], first, last);  // carried as in VectorRows
   for (int64_t r = r0; r < r1; ++r) {
     int64_t start = end;
@@ -144,19 +146,27 @@ void ScatterRows(const V* __restrict data, const I* __restrict indices,
       V x = b[r];
       for (int64_t j = start; j < end; ++j) {
         I c = indices[j];
-        if (InRange(c, n_cols)) target[c - base] += Mul(data[j], x);
+        if (InRange(c - base, span)) {
+          target[c - base] += Mul(data[j], x);
+        } else {
+          outside |= InRange(c, n_cols);
+        }
       }
     } else {
       const V* x = b + r * k;
       for (int64_t j = start; j < end; ++j) {
         I c = indices[j];
-        if (!InRange(c, n_cols)) continue;
+        if (!InRange(c - base, span)) {
+          outside |= InRange(c, n_cols);
+          continue;
+        }
         V d = data[j];
         V* o = target + (static_cast<int64_t>(c) - base) * k;
         for (int64_t t = 0; t < k; ++t) o[t] += Mul(d, x[t]);
       }
     }
   }
+  return outside;
 }
 
 template <typename V, typename I>
@@ -167,26 +177,24 @@ void CsrScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* 
   const int64_t n_fine = ScatterChunks(work);
   int64_t bounds[9];  // n_fine <= 8 (ScatterChunks)
   SplitRows(indptr, n_rows, cap, n_fine, bounds);
-  // Fine chunk c reads slots [j0, j1): rows() finds its columns there, and scatter()
-  // reads nothing else.
+  // Fine chunk c is slots [j0, j1): its rows' columns, and nothing else is read.
   auto slots = [=, &bounds](int64_t c, int64_t* j0, int64_t* j1) {
     *j0 = Clamp(indptr[bounds[c]], 0, cap);
     *j1 = Clamp(indptr[bounds[c + 1]], *j0, cap);
   };
-  auto scatter = [=, &bounds](int64_t c0, int64_t c1, V* target, int64_t base) {
+  auto scatter = [=, &bounds](int64_t c0, int64_t c1, V* target, int64_t base,
+                              int64_t span) {
+    bool outside = false;
     for (int64_t c = c0; c < c1; ++c) {
       int64_t j0, j1;
       slots(c, &j0, &j1);
       auto run = k == 1 ? ScatterRows<true, V, I> : ScatterRows<false, V, I>;
-      run(data, indices, indptr, j0, j1, n_cols, k, b, target, base, bounds[c], bounds[c + 1]);
+      outside |= run(data, indices, indptr, j0, j1, n_cols, k, b, target, base, span,
+                     bounds[c], bounds[c + 1]);
     }
+    return outside;
   };
-  auto rows = [=](int64_t c, int64_t* lo, int64_t* hi) {
-    int64_t j0, j1;
-    slots(c, &j0, &j1);
-    ValidRange(indices + j0, j1 - j0, n_cols, lo, hi);
-  };
-  ChunkedScatter(pool, threads, n_fine, work, n_cols, k, out, scatter, rows);
+  ChunkedScatter(pool, threads, n_fine, work, indices, n_cols, k, out, slots, scatter);
 }
 
 ffi::Error CsrMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuffer indices,
