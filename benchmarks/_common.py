@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 
 HERE = pathlib.Path(__file__).resolve().parent
 TAG = "@@bench "  # prefix of the lines a child process reports on
+# Cells of SciPy's time taken alternately with one column's calls: PAIRED + column.
+PAIRED = "scipy@"
 CHILD_ENV = "JAXSPARSE_BENCH_CHILD"
 # Child configurations: the environment each starts with (set before jax is imported).
 CHILDREN = {
@@ -106,11 +108,14 @@ def parser(description: str, repeats: int, others: bool = True) -> argparse.Argu
 # -- timing ----------------------------------------------------------------------------
 def check_and_time(cells: Cells, key: tuple, column: str, setup: Callable[[], tuple],
                    error_of: Callable[[object], float], tol: float, repeats: int,
-                   label: str, reference: str = "SciPy") -> None:
+                   label: str, reference: str = "SciPy",
+                   baseline: Callable[[], object] | None = None) -> None:
     """One cell: ``setup()`` gives ``(call, to_host)``; the result of ``call()`` (through
     ``to_host`` when not None) is checked, ``error_of(result) <= tol``, before ``call`` is
     timed. A wrong result or a failure marks the cell ("wrong" / "error") with a note and
-    never stops the other columns."""
+    never stops the other columns. With ``baseline`` (SciPy's call), the two are timed
+    alternately and the baseline's time is kept as cell ``PAIRED + column``, which the
+    column's speed-up is then taken against (:func:`paired_median_ms`)."""
     try:
         call, to_host = setup()
         got = call()
@@ -119,7 +124,12 @@ def check_and_time(cells: Cells, key: tuple, column: str, setup: Callable[[], tu
             cells.put(key, column, mark="wrong")
             cells.note(f"{label}: differs from {reference} by {err:.1e}")
             return
-        cells.put(key, column, median_ms(call, repeats))
+        if baseline is None:
+            cells.put(key, column, median_ms(call, repeats))
+        else:
+            ms, baseline_ms = paired_median_ms(call, baseline, repeats)
+            cells.put(key, column, ms)
+            cells.put(key, PAIRED + column, baseline_ms)
     except Exception as e:  # a failing column must not stop the others
         cells.put(key, column, mark="error")
         cells.note(f"{label}: {type(e).__name__}: {str(e)[:200]}")
@@ -137,6 +147,25 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
         jax.block_until_ready(fn())
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1e3
+
+
+def paired_median_ms(fn: Callable[[], object], baseline: Callable[[], object],
+                     repeats: int) -> tuple[float, float]:
+    """Median wall times in ms of ``fn()`` and ``baseline()``, called alternately after
+    one warm-up call each. This machine's speed drifts by up to 2x over minutes (other
+    tenants), so a ratio of two medians taken minutes apart, or in different processes,
+    partly measures the drift; calls a few milliseconds apart see the same machine."""
+    import jax
+
+    jax.block_until_ready(fn())
+    jax.block_until_ready(baseline())
+    times, baseline_times = [], []
+    for _ in range(repeats):
+        for f, out in ((baseline, baseline_times), (fn, times)):
+            t0 = time.perf_counter()
+            jax.block_until_ready(f())
+            out.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3, statistics.median(baseline_times) * 1e3
 
 
 def copy_bandwidth(megabytes: int = 400, repeats: int = 5) -> float:
@@ -350,10 +379,13 @@ class Cells:
 def json_row(cells: Cells, key: tuple, columns: Iterable[str], **fields) -> dict:
     """One row of a JSON payload: its fields, times in ms, and the marks of the others."""
     values = {c: cells.get(key, c) for c in ["scipy", *columns]}
+    paired = cells.ms.get(key, {})
     return {
         **fields,
         "ms": {c: v for c, v in values.items() if not isinstance(v, str)},
         "marks": {c: v for c, v in values.items() if isinstance(v, str)},
+        # SciPy's time taken alternately with the column's (the speed-up's numerator)
+        "scipy_ms_paired": {c: paired[PAIRED + c] for c in columns if PAIRED + c in paired},
     }
 
 
@@ -406,6 +438,7 @@ def cell_value(cells: Cells, key: tuple, column: str, scipy_ms: float | str, how
     if isinstance(value, str):
         return value
     if how == "ratio":
+        scipy_ms = cells.ms.get(key, {}).get(PAIRED + column, scipy_ms)
         return scipy_ms / value if isinstance(scipy_ms, float) else "-"
     if how == "ms":
         return value
@@ -429,9 +462,11 @@ def result_tables(
         [*head, scipy[k], *(cell_value(cells, k, c, scipy[k], "ratio") for c in columns)]
         for k, head in rows
     ]
+    paired = any(k.startswith(PAIRED) for key, _ in rows for k in cells.ms.get(key, {}))
+    how = "; SciPy timed alternately with each column but PETSc's" if paired else ""
     tables.append(
-        f"{what}: speed-up over SciPy (SciPy's time / the column's; > 1 = faster than SciPy)\n"
-        + format_table([*lead, "scipy-ms", *columns], ratio)
+        f"{what}: speed-up over SciPy (SciPy's time / the column's; > 1 = faster than SciPy"
+        f"{how})\n" + format_table([*lead, "scipy-ms", *columns], ratio)
     )
     times = [
         [*head, *(cell_value(cells, k, c, 0.0, "ms") for c in ["scipy", *columns])]

@@ -26,7 +26,10 @@ with 10 per row) in float32, float64 and (for ``A @ x``) complex128. Columns:
 jaxsparse calls the public API with the default backend; the header says which backend
 that is (``_dispatch.pick("csr_matmul")``) in each process. Every time is the median of
 ``--repeats`` calls after one warm-up call, jitted where JAX is involved, waited for with
-``jax.block_until_ready``; every result is checked against SciPy first. Three tables per
+``jax.block_until_ready``; every result is checked against SciPy first. Every column but
+PETSc's is timed alternately with SciPy's call in its own process, and its speed-up is
+taken against that SciPy time (the machine's speed drifts over minutes; PETSc, a
+separate program, is taken against the ``scipy-ms`` column). Three tables per
 operation: speed-up over SciPy (SciPy's time / the column's, > 1 is faster), times, and
 achieved GB/s beside the memory roofline (a NumPy copy's bandwidth measured in the same
 run; bytes are those of a CSR product with int32 indices, also for ``js-dia``, which
@@ -170,6 +173,7 @@ def measure(columns, args, cells: _common.Cells) -> dict:
 
 def _measure_column(column, S, x, X, ops, want, tol, repeats, cells, name):
     dtype = S.dtype.name
+    scipy_calls = products("scipy", S, x, X) if column != "scipy" else {}
     try:
         calls = products(column, S, x, X)
     except Exception as e:  # a failing column must not stop the others
@@ -186,7 +190,7 @@ def _measure_column(column, S, x, X, ops, want, tol, repeats, cells, name):
         _common.check_and_time(
             cells, key, column, lambda op=op: calls[op],
             lambda got, op=op: error(got, want[op]), tol, repeats,
-            f"{column} {op} {name} {dtype}")
+            f"{column} {op} {name} {dtype}", baseline=scipy_calls.get(op, (None,))[0])
 
 
 def child_argv(args) -> list[str]:
