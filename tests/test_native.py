@@ -328,6 +328,36 @@ def test_kept_chunk_ranges_are_checked_against_the_indices(fmt):
     check(expect_search=False)  # the same rows in another order: the ranges still hold
 
 
+def test_kept_chunk_ranges_survive_random_rewrites():
+    """Indices rewritten in place at random between products (moved within the band, far
+    away, to the padding sentinel, negative): every product equals SciPy's and has the
+    bits of the same product on copies at fresh addresses."""
+    n = 60_000
+    rng = np.random.default_rng(11)
+    S = sps.csr_array(sps.diags_array([rng.standard_normal(n - abs(o)) for o in range(-4, 5)],
+                                      offsets=list(range(-4, 5)), shape=(n, n)))
+    host, device = _in_place(S.indices)
+    A = dataclasses.replace(js.CSR.from_scipy(S), indices=device)
+    product = jax.jit(lambda A, y: js.ops.spmv(A, y, transpose=True, backend="native"))
+    y = jnp.asarray(rng.standard_normal(n))
+    for step in range(12):
+        at = rng.integers(0, host.size, size=rng.integers(1, 6))
+        kind = step % 4
+        if kind == 0:  # within a few rows
+            host[at] = np.clip(host[at] + rng.integers(-3, 4, at.size), 0, n - 1)
+        elif kind == 1:  # anywhere
+            host[at] = rng.integers(0, n, at.size)
+        else:  # dropped: the padding sentinel n, or a negative index
+            host[at] = n if kind == 2 else -1
+        got = np.asarray(product(A, y))
+        fresh = jax.tree.map(lambda a: jnp.array(a, copy=True), A)
+        np.testing.assert_array_equal(got, np.asarray(product(fresh, y)), err_msg=str(step))
+        keep = (host >= 0) & (host < n)
+        rows = np.repeat(np.arange(n), np.diff(S.indptr))
+        want = sps.coo_array((S.data[keep], (rows[keep], host[keep])), shape=(n, n)).T @ y
+        assert_close(got, want, np.float64, scale=10)
+
+
 def test_thread_count_setting(monkeypatch):
     monkeypatch.delenv("JAXSPARSE_NUM_THREADS", raising=False)
     cores = len(os.sched_getaffinity(0))
