@@ -270,6 +270,14 @@ def _range_searches() -> int:
     return count()
 
 
+def _band_groups() -> int:
+    from jaxsparse.ops.native._library import library_path
+
+    count = ctypes.CDLL(str(library_path())).JaxsparseBandGroups
+    count.restype = ctypes.c_int64
+    return count()
+
+
 def _in_place(a: np.ndarray) -> tuple[np.ndarray, jax.Array]:
     """A host copy of ``a`` at a 64-byte boundary and the device array that JAX's CPU
     client makes of it without copying: writing the host copy changes the device array
@@ -356,6 +364,67 @@ def test_kept_chunk_ranges_survive_random_rewrites():
         rows = np.repeat(np.arange(n), np.diff(S.indptr))
         want = sps.coo_array((S.data[keep], (rows[keep], host[keep])), shape=(n, n)).T @ y
         assert_close(got, want, np.float64, scale=10)
+
+
+def _band(n, offsets=range(-4, 5), seed=0):
+    rng = np.random.default_rng(seed)
+    return sps.csr_array(sps.diags_array([rng.standard_normal(n - abs(o)) for o in offsets],
+                                         offsets=list(offsets), shape=(n, n)))
+
+
+@pytest.mark.parametrize("fmt", ["csr", "coo"])
+def test_band_scatter_needs_no_buffers(fmt):
+    """Scattering a band (CSR's A.T @ y, COO's A @ y), every group of chunks but the first
+    has rows of its own and adds into the output directly (scatter.h): a band group per
+    chunk but the first. A 2-D stencil too; a random pattern's A.T @ y has none."""
+    n = 60_000
+    side = 300
+    T = sps.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(side, side))
+    stencil = sps.csr_array(sps.kron(sps.eye(side), T) + sps.kron(T, sps.eye(side)))
+    rng = np.random.default_rng(1)
+    random = sps.csr_array((rng.standard_normal(n * 9), rng.integers(0, n, n * 9),
+                            np.arange(0, n * 9 + 1, 9)), shape=(n, n))
+    def chunks(S):  # ScatterChunks in common.h, of the product's work
+        work = S.nnz + (S.shape[0] if fmt == "csr" else 0)
+        return min(8, max(1, work // (1 << 16)))
+
+    # A COO's A @ y reaches its rows in order, so even the random pattern's chunks each
+    # have rows of their own; its A.T @ y (CSR's) reaches columns at random.
+    for S, bands in ((_band(n), chunks(_band(n)) - 1), (stencil, chunks(stencil) - 1),
+                     (random, 0 if fmt == "csr" else chunks(random) - 1)):
+        assert bands == 0 or bands >= 5  # several groups each
+        A = _as(S, fmt)
+        y = jnp.asarray(rng.standard_normal(S.shape[0]))
+        before = _band_groups()
+        got = js.ops.spmv(A, y, transpose=fmt == "csr", backend="native")
+        assert _band_groups() - before == bands
+        want = (S.T if fmt == "csr" else S) @ np.asarray(y)
+        assert_close(got, want, np.float64, scale=10)
+
+
+def test_band_scatter_sets_an_outlier_apart(monkeypatch):
+    """One entry off the band, in the middle of a chunk, reaching into the next chunk's
+    rows: its group adds into a buffer instead (6 band groups of 7), found on the first
+    product and kept with the ranges, so later products neither search again nor fail
+    first. The sums are the same for 1, 2 and 3 threads, and SciPy's. (An entry farther
+    off would widen its group's rows over the next groups' and leave them none.)"""
+    n = 60_000
+    S = _band(n)
+    far = S.indices.size // 2 + S.indices.size // 16  # the middle of the 5th chunk
+    S.indices[far] = n * 5 // 8 + 2000  # inside the 6th chunk's rows
+    A = js.CSR.from_scipy(S)
+    y = jnp.asarray(np.random.default_rng(2).standard_normal(n))
+    runs = []
+    for threads in (1, 2, 3):
+        monkeypatch.setenv("JAXSPARSE_NUM_THREADS", str(threads))
+        searches, bands = _range_searches(), _band_groups()
+        runs.append(np.asarray(jax.jit(lambda A, y: js.ops.spmv(
+            A, y, transpose=True, backend="native"))(A, y)))
+        assert _band_groups() - bands == 6
+        assert (_range_searches() > searches) == (threads == 1)
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[0], runs[2])
+    assert_close(runs[0], S.T @ np.asarray(y), np.float64, scale=10)
 
 
 def test_thread_count_setting(monkeypatch):

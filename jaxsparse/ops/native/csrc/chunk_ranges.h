@@ -8,11 +8,13 @@
 //   - every chunk covers the same slots as when they were found;
 //   - each chunk's smallest and largest row still sit at the slots they were found at,
 //     so the true range is at least the kept one;
-//   - the scatter bounds-checks every entry against its group's kept range anyway, and
-//     reports one outside, so the true range of every group is at most the kept one.
-// The grouping only ever compares these ranges' costs, which the checks leave exactly
-// as the true ranges make them: the result has the bits a fresh search gives. When a
-// check fails, the ranges are found afresh and the product runs again.
+//   - the scatter bounds-checks every entry anyway, against rows inside its group's kept
+//     range, and reports one outside, so the true range of every group is at most the
+//     kept one.
+// The grouping only ever compares the costs of these ranges, and the rest of the plan
+// only uses the groups' ranges, which the checks leave exactly as the true ranges make
+// them: the result has the bits a fresh search gives. When a check fails, the ranges
+// are found afresh and the product runs again.
 #pragma once
 
 #include <cstdint>
@@ -21,8 +23,10 @@
 
 #include "common.h"
 
-// How many times the ranges were searched for rather than kept (chunk_ranges.cc).
+// How many times the ranges were searched for rather than kept, and how many band
+// groups ran (scatter.h), in this process (chunk_ranges.cc).
 extern "C" int64_t JaxsparseRangeSearches();
+extern "C" int64_t JaxsparseBandGroups();
 
 namespace jaxsparse {
 
@@ -65,36 +69,43 @@ class RangeMemo {
     return *memo;
   }
 
+  // The kept ranges and outliers (units found reaching rows their group did not own:
+  // scatter.h) for this index buffer, row bound and chunk slots, if any.
   bool Find(const void* idx, int64_t n, const std::vector<int64_t>& slots,
-            std::vector<ChunkRange>* ranges) {
+            std::vector<ChunkRange>* ranges, std::vector<int64_t>* outliers) {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const Entry& e : entries_) {
-      if (e.idx == idx && e.n == n && e.slots == slots) {
-        *ranges = e.ranges;
-        return true;
-      }
-    }
-    return false;
+    Entry* e = Lookup(idx, n, slots);
+    if (e == nullptr) return false;
+    *ranges = e->ranges;
+    *outliers = e->outliers;
+    return true;
   }
 
-  // Keeps the ranges just found (counted: JaxsparseRangeSearches, for the tests).
+  // Keeps the ranges just found, with no outliers (counted: JaxsparseRangeSearches, for
+  // the tests).
   void Keep(const void* idx, int64_t n, const std::vector<int64_t>& slots,
             const std::vector<ChunkRange>& ranges) {
     std::lock_guard<std::mutex> lock(mu_);
     ++searches_;
-    for (Entry& e : entries_) {
-      if (e.idx == idx && e.n == n && e.slots == slots) {
-        e.ranges = ranges;
-        return;
-      }
+    if (Entry* e = Lookup(idx, n, slots)) {
+      e->ranges = ranges;
+      e->outliers.clear();
+      return;
     }
-    Entry fresh{idx, n, slots, ranges};
+    Entry fresh{idx, n, slots, ranges, {}};
     if (entries_.size() < kEntries) {
       entries_.push_back(std::move(fresh));
     } else {
       entries_[next_] = std::move(fresh);
       next_ = (next_ + 1) % kEntries;
     }
+  }
+
+  // Adds an outlier to the kept entry (scatter.h).
+  void AddOutlier(const void* idx, int64_t n, const std::vector<int64_t>& slots,
+                  int64_t unit) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (Entry* e = Lookup(idx, n, slots)) e->outliers.push_back(unit);
   }
 
  private:
@@ -105,7 +116,14 @@ class RangeMemo {
     int64_t n;
     std::vector<int64_t> slots;  // [j0, j1) of every chunk, flattened
     std::vector<ChunkRange> ranges;
+    std::vector<int64_t> outliers;
   };
+  Entry* Lookup(const void* idx, int64_t n, const std::vector<int64_t>& slots) {
+    for (Entry& e : entries_) {
+      if (e.idx == idx && e.n == n && e.slots == slots) return &e;
+    }
+    return nullptr;
+  }
   std::mutex mu_;
   std::vector<Entry> entries_;
   size_t next_ = 0;

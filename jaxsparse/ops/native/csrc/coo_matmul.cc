@@ -9,21 +9,21 @@ namespace jaxsparse {
 namespace {
 
 // Entries [e0, e1) added into rows [base, base + span) of target (its first row is
-// output row `base`); returns whether a row in [0, n_out) fell outside them (as
-// ScatterRows in csr_matmul.cc). Compiled once for one vector (kVector, k == 1) and once
+// output row `base`); returns the first entry whose row in [0, n_out) fell outside them,
+// or -1 (as ScatterRows in csr_matmul.cc). Compiled once for one vector (kVector, k == 1) and once
 // for k columns: a runtime k == 1 test in the loop slowed the one-vector loop (see
 // VectorRows in csr_matmul.cc).
 template <bool kVector, typename V, typename I>
-bool ScatterEntries(const V* __restrict data, const I* __restrict dst,
+int64_t ScatterEntries(const V* __restrict data, const I* __restrict dst,
                     const I* __restrict src, int64_t n_out, int64_t n_in, int64_t k,
                     const V* __restrict b, V* __restrict target, int64_t base,
                     int64_t span, int64_t e0, int64_t e1) {
   const int64_t step = kVector ? 1 : k;
-  bool outside = false;
+  int64_t outside = -1;
   for (int64_t e = e0; e < e1; ++e) {
     I d = dst[e], s = src[e];
     if (!InRange(d - base, span)) {
-      outside |= InRange(d, n_out);
+      if (outside < 0 && InRange(d, n_out)) outside = e;
       continue;
     }
     if (!InRange(s, n_in)) continue;
@@ -38,26 +38,43 @@ bool ScatterEntries(const V* __restrict data, const I* __restrict dst,
   return outside;
 }
 
+// The product as a scatter (scatter.h) whose units are the entries, cut into n_fine
+// chunks of `per`.
+template <typename V, typename I>
+struct CooEntries {
+  const V* data;
+  const I* dst;
+  const I* src;
+  int64_t cap, per, n_out, n_in, k;
+  const V* b;
+
+  // Chunk c's rows are those of all its entries, also those whose column is out of
+  // range: a wider buffer, never a wrong one.
+  void Slots(int64_t c, int64_t* e0, int64_t* e1) const {
+    *e0 = std::min(cap, c * per);
+    *e1 = std::min(cap, (c + 1) * per);
+  }
+  void Units(int64_t c, int64_t* u0, int64_t* u1) const { Slots(c, u0, u1); }
+  void Reach(int64_t, int64_t e, int64_t* lo, int64_t* hi) const {
+    bool valid = InRange(dst[e], n_out);
+    *lo = valid ? static_cast<int64_t>(dst[e]) : 0;
+    *hi = valid ? static_cast<int64_t>(dst[e]) : -1;
+  }
+  int64_t Scatter(int64_t, int64_t e0, int64_t e1, V* target, int64_t base,
+                  int64_t span) const {
+    auto run = k == 1 ? ScatterEntries<true, V, I> : ScatterEntries<false, V, I>;
+    return run(data, dst, src, n_out, n_in, k, b, target, base, span, e0, e1);
+  }
+};
+
 template <typename V, typename I>
 void CooScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* dst,
                 const I* src, int64_t cap, int64_t n_out, int64_t n_in, int64_t k,
                 const V* b, V* out) {
   const int64_t n_fine = ScatterChunks(cap * k);
   const int64_t per = (cap + n_fine - 1) / n_fine;
-  auto entry = [=](int64_t c) { return std::min(cap, c * per); };  // first of fine chunk c
-  auto scatter = [=](int64_t c0, int64_t c1, V* target, int64_t base, int64_t span) {
-    auto run = k == 1 ? ScatterEntries<true, V, I> : ScatterEntries<false, V, I>;
-    return run(data, dst, src, n_out, n_in, k, b, target, base, span, entry(c0),
-               entry(c1));
-  };
-  // Chunk c's rows are those of all its entries, also those whose column is out of
-  // range: a wider buffer, never a wrong one.
-  auto slots = [=](int64_t c, int64_t* e0, int64_t* e1) {
-    *e0 = entry(c);
-    *e1 = entry(c + 1);
-  };
-  int64_t work = cap * k;
-  ChunkedScatter(pool, threads, n_fine, work, dst, n_out, k, out, slots, scatter);
+  CooEntries<V, I> entries{data, dst, src, cap, per, n_out, n_in, k, b};
+  ChunkedScatter(pool, threads, n_fine, cap * k, dst, n_out, k, out, entries);
 }
 
 ffi::Error CooMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuffer dst,

@@ -129,15 +129,16 @@ void CsrGather(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* i
 
 // Rows [r0, r1) of A.T @ b added into rows [base, base + span) of target (its first
 // row is output row `base`), reading only slots [first, last), those of the chunk
-// (CsrScatter). Returns whether a column in [0, n_cols) fell outside those rows: the
-// bounds check every entry needs anyway, against the target's rows (scatter.h). Compiled
-// once for one vector (kVector, k == 1) and once for k columns, as VectorRows is.
+// (CsrScatter). Returns the first row with a column in [0, n_cols) outside those rows,
+// or -1: the bounds check every entry needs anyway, against the target's rows
+// (scatter.h). Compiled once for one vector (kVector, k == 1) and once for k columns,
+// as VectorRows is.
 template <bool kVector, typename V, typename I>
-bool ScatterRows(const V* __restrict data, const I* __restrict indices,
+int64_t ScatterRows(const V* __restrict data, const I* __restrict indices,
                  const I* __restrict indptr, int64_t first, int64_t last, int64_t n_cols,
                  int64_t k, const V* __restrict b, V* __restrict target, int64_t base,
                  int64_t span, int64_t r0, int64_t r1) {
-  bool outside = false;
+  int64_t outside = -1;
   int64_t end = Clamp(indptr[r0], first, last);  // carried as in VectorRows
   for (int64_t r = r0; r < r1; ++r) {
     int64_t start = end;
@@ -148,8 +149,8 @@ bool ScatterRows(const V* __restrict data, const I* __restrict indices,
         I c = indices[j];
         if (InRange(c - base, span)) {
           target[c - base] += Mul(data[j], x);
-        } else {
-          outside |= InRange(c, n_cols);
+        } else if (outside < 0 && InRange(c, n_cols)) {
+          outside = r;
         }
       }
     } else {
@@ -157,7 +158,7 @@ bool ScatterRows(const V* __restrict data, const I* __restrict indices,
       for (int64_t j = start; j < end; ++j) {
         I c = indices[j];
         if (!InRange(c - base, span)) {
-          outside |= InRange(c, n_cols);
+          if (outside < 0 && InRange(c, n_cols)) outside = r;
           continue;
         }
         V d = data[j];
@@ -169,6 +170,40 @@ bool ScatterRows(const V* __restrict data, const I* __restrict indices,
   return outside;
 }
 
+// A.T @ b as a scatter (scatter.h) whose units are A's rows.
+template <typename V, typename I>
+struct CsrRows {
+  const V* data;
+  const I* indices;
+  const I* indptr;
+  int64_t cap, n_cols, k;
+  const V* b;
+  const int64_t* bounds;  // chunk c is rows [bounds[c], bounds[c + 1])
+
+  // Chunk c is slots [j0, j1): its rows' columns, and nothing else is read.
+  void Slots(int64_t c, int64_t* j0, int64_t* j1) const {
+    *j0 = Clamp(indptr[bounds[c]], 0, cap);
+    *j1 = Clamp(indptr[bounds[c + 1]], *j0, cap);
+  }
+  void Units(int64_t c, int64_t* u0, int64_t* u1) const {
+    *u0 = bounds[c];
+    *u1 = bounds[c + 1];
+  }
+  void Reach(int64_t c, int64_t u, int64_t* lo, int64_t* hi) const {
+    int64_t j0, j1;
+    Slots(c, &j0, &j1);
+    int64_t start = Clamp(indptr[u], j0, j1), end = Clamp(indptr[u + 1], j0, j1);
+    ValidRange(indices + start, std::max<int64_t>(end - start, 0), n_cols, lo, hi);
+  }
+  int64_t Scatter(int64_t c, int64_t u0, int64_t u1, V* target, int64_t base,
+                  int64_t span) const {
+    int64_t j0, j1;
+    Slots(c, &j0, &j1);
+    auto run = k == 1 ? ScatterRows<true, V, I> : ScatterRows<false, V, I>;
+    return run(data, indices, indptr, j0, j1, n_cols, k, b, target, base, span, u0, u1);
+  }
+};
+
 template <typename V, typename I>
 void CsrScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* indices,
                 const I* indptr, int64_t cap, int64_t n_rows, int64_t n_cols, int64_t k,
@@ -177,24 +212,8 @@ void CsrScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* 
   const int64_t n_fine = ScatterChunks(work);
   int64_t bounds[9];  // n_fine <= 8 (ScatterChunks)
   SplitRows(indptr, n_rows, cap, n_fine, bounds);
-  // Fine chunk c is slots [j0, j1): its rows' columns, and nothing else is read.
-  auto slots = [=, &bounds](int64_t c, int64_t* j0, int64_t* j1) {
-    *j0 = Clamp(indptr[bounds[c]], 0, cap);
-    *j1 = Clamp(indptr[bounds[c + 1]], *j0, cap);
-  };
-  auto scatter = [=, &bounds](int64_t c0, int64_t c1, V* target, int64_t base,
-                              int64_t span) {
-    bool outside = false;
-    for (int64_t c = c0; c < c1; ++c) {
-      int64_t j0, j1;
-      slots(c, &j0, &j1);
-      auto run = k == 1 ? ScatterRows<true, V, I> : ScatterRows<false, V, I>;
-      outside |= run(data, indices, indptr, j0, j1, n_cols, k, b, target, base, span,
-                     bounds[c], bounds[c + 1]);
-    }
-    return outside;
-  };
-  ChunkedScatter(pool, threads, n_fine, work, indices, n_cols, k, out, slots, scatter);
+  CsrRows<V, I> rows{data, indices, indptr, cap, n_cols, k, b, bounds};
+  ChunkedScatter(pool, threads, n_fine, work, indices, n_cols, k, out, rows);
 }
 
 ffi::Error CsrMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuffer indices,

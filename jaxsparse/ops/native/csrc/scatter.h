@@ -1,14 +1,26 @@
 // Scatter products, out[dst, :] += value * b[src, :], for the transposed CSR product and
 // the COO product.
 //
-// Entries are split into groups of chunks, a function of the problem (its size and
-// pattern), never of the thread count. Group 0 adds into `out`; every other group adds
-// into a private buffer covering only the output rows it touches, and the buffers are
-// then added into `out` in group order. Every output row therefore sums the same terms
-// in the same order for any number of threads.
+// The entries are cut into chunks and the chunks into groups as a function of the
+// problem (its size and pattern), never of the thread count. Each group sums its terms
+// in storage order and the groups are combined in a fixed order, so every output row
+// sums the same terms in the same order for any number of threads. A group adds into
+// `out` itself wherever no other group can write at the same time, and into a private
+// buffer otherwise:
+//   1. group 0 adds all its entries into `out`; a "band" group (banded and stencil
+//      patterns) has output rows of its own, which no other group's entries reach, and
+//      adds its middle units (rows of A; entries of a COO), all of whose rows are its
+//      own, into `out` too; every other group adds into its buffer;
+//   2. the last units of every band group, whose rows it shares with the next group,
+//      add into `out` (no two groups' last units reach the same row);
+//   3. then their first units, the same way;
+//   4. the buffers are added into `out`, in group order.
+// A band pattern so moves no buffers at all, where a buffer per group over all the rows
+// it touches would write and read most of `out` once more.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -49,99 +61,329 @@ class BufferPool {
   std::vector<std::vector<char>> free_;
 };
 
-// Adds every chunk into `out`, grouped by the chunks' ranges `fine` (ChunkedScatter,
-// below). Returns false, with nothing added up, when an entry lay outside its group's
-// range: `fine` was kept from an older array.
-template <typename V, typename Scatter>
-bool ScatterGroups(ffi::ThreadPool& pool, int64_t threads, int64_t n_fine, int64_t work,
-                   int64_t out_rows, int64_t k, V* out, const Scatter& scatter,
-                   const std::vector<ChunkRange>& fine) {
-  std::fill(out, out + out_rows * k, V{});
-  int64_t per_group = 1, n_groups = n_fine;
-  std::vector<int64_t> lo, hi, offset;
-  for (; per_group < n_fine; per_group *= 2) {
-    n_groups = (n_fine + per_group - 1) / per_group;
-    lo.assign(n_groups, 0);
-    hi.assign(n_groups, -1);
-    offset.assign(n_groups + 1, 0);
-    for (int64_t g = 1; g < n_groups; ++g) {
-      for (int64_t c = g * per_group; c < std::min(n_fine, (g + 1) * per_group); ++c) {
-        if (fine[c].hi < fine[c].lo) continue;
-        lo[g] = hi[g] < lo[g] ? fine[c].lo : std::min(lo[g], fine[c].lo);
-        hi[g] = std::max(hi[g], fine[c].hi);
-      }
-      offset[g + 1] = offset[g] + std::max<int64_t>(hi[g] - lo[g] + 1, 0) * k;
+// Output rows [lo, hi]; none when hi < lo.
+struct Rows {
+  int64_t lo = 0, hi = -1;
+
+  bool empty() const { return hi < lo; }
+  int64_t size() const { return empty() ? 0 : hi - lo + 1; }
+  bool holds(Rows r) const { return r.empty() || (lo <= r.lo && r.hi <= hi); }
+  bool meets(Rows r) const { return !empty() && !r.empty() && lo <= r.hi && r.lo <= hi; }
+  void add(Rows r) {
+    if (r.empty()) return;
+    if (empty()) {
+      *this = r;
+    } else {
+      lo = std::min(lo, r.lo);
+      hi = std::max(hi, r.hi);
     }
-    if (offset[n_groups] <= work / 4) break;
   }
-  if (per_group >= n_fine) return !scatter(0, n_fine, out, 0, out_rows);
-  auto first = [&](int64_t g) { return std::min(n_fine, g * per_group); };
-  std::vector<char> bytes = BufferPool::Get().Take(offset[n_groups] * sizeof(V));
+};
+
+// Band groups run so far, for the tests (JaxsparseBandGroups in chunk_ranges.cc).
+inline std::atomic<int64_t>& BandGroupsRun() {
+  static std::atomic<int64_t> count{0};
+  return count;
+}
+
+// One group of chunks and how it adds (see the top of this file).
+struct Group {
+  int64_t c0 = 0, c1 = 0;  // its chunks [c0, c1)
+  Rows rows;               // the rows its entries reach
+  bool band = false;
+  Rows own;                // band: the rows no other group reaches
+  int64_t m0 = 0, m1 = 0;  // band: its middle units [m0, m1), all reaching own rows only
+  Rows first, last;        // band: the rows its first units, [.., m0), and last, [m1, ..), reach
+  int64_t offset = 0;      // otherwise (but group 0): where its buffer starts
+};
+
+// The longest run of rows of group g that no other group reaches.
+inline Rows OwnRows(const std::vector<Group>& groups, size_t g) {
+  Rows mine = groups[g].rows;
+  std::vector<std::pair<int64_t, int64_t>> taken;
+  for (size_t h = 0; h < groups.size(); ++h) {
+    Rows r = groups[h].rows;
+    if (h != g && r.meets(mine)) taken.emplace_back(std::max(r.lo, mine.lo), std::min(r.hi, mine.hi));
+  }
+  std::sort(taken.begin(), taken.end());
+  Rows best;
+  int64_t next = mine.lo;  // the first row not known to be taken
+  auto consider = [&](int64_t a, int64_t b) {  // free rows [a, b]
+    if (b - a + 1 > best.size()) best = {a, b};
+  };
+  for (auto [a, b] : taken) {
+    consider(next, a - 1);
+    next = std::max(next, b + 1);
+  }
+  consider(next, mine.hi);
+  return best;
+}
+
+// The groups for chunk ranges `fine`: the finest grouping of consecutive chunks whose
+// buffers, were every group but 0 to use one over all its rows, would cost at most a
+// quarter of the work (a band keeps every chunk apart; a random pattern, each buffer as
+// wide as `out`, still splits in two, where a buffer costs a tenth of the scatter).
+inline std::vector<Group> GroupChunks(int64_t n_fine, int64_t work, int64_t k,
+                                      const std::vector<ChunkRange>& fine) {
+  std::vector<Group> groups;
+  for (int64_t per_group = 1;; per_group *= 2) {
+    groups.clear();
+    int64_t cost = 0;
+    for (int64_t c0 = 0; c0 < n_fine; c0 += per_group) {
+      Group g;
+      g.c0 = c0;
+      g.c1 = std::min(n_fine, c0 + per_group);
+      for (int64_t c = g.c0; c < g.c1; ++c) g.rows.add({fine[c].lo, fine[c].hi});
+      if (c0 > 0) cost += g.rows.size() * k;
+      groups.push_back(g);
+    }
+    if (groups.size() == 1 || cost <= work / 4) return groups;
+  }
+}
+
+// Makes group g a band group if it can be one (see the top of this file): it has rows of
+// its own, its first and last units stop within half its units, and no unit it keeps in
+// the middle is a known outlier (`outliers`: units once found there reaching rows not
+// its own). Reads only the first and last units' entries.
+template <typename Source>
+void PlanBand(const Source& src, const std::vector<Group>& groups, size_t g,
+              const std::vector<int64_t>& outliers, Group* plan) {
+  plan->band = false;
+  plan->own = OwnRows(groups, g);
+  if (plan->own.empty()) return;
+  int64_t u_begin, u_end, unused;
+  src.Units(plan->c0, &u_begin, &unused);
+  src.Units(plan->c1 - 1, &unused, &u_end);
+  const int64_t budget = (u_end - u_begin) / 2;
+  auto inside = [&](int64_t c, int64_t u, Rows* reach) {
+    Rows r;
+    src.Reach(c, u, &r.lo, &r.hi);
+    if (plan->own.holds(r)) return true;
+    reach->add(r);
+    return false;
+  };
+  // first units, forward to the first unit inside
+  plan->first = Rows{};
+  int64_t seen = 0, m0 = -1;
+  for (int64_t c = plan->c0; c < plan->c1 && m0 < 0; ++c) {
+    int64_t u0, u1;
+    src.Units(c, &u0, &u1);
+    for (int64_t u = u0; u < u1; ++u) {
+      if (inside(c, u, &plan->first)) {
+        m0 = u;
+        break;
+      }
+      if (++seen > budget) return;
+    }
+  }
+  if (m0 < 0) return;
+  // last units, backward to the last unit inside (m0 is one)
+  plan->last = Rows{};
+  int64_t m1 = -1;
+  for (int64_t c = plan->c1 - 1; c >= plan->c0 && m1 < 0; --c) {
+    int64_t u0, u1;
+    src.Units(c, &u0, &u1);
+    for (int64_t u = u1 - 1; u >= u0; --u) {
+      if (u < m0 || inside(c, u, &plan->last)) {
+        m1 = u + 1;
+        break;
+      }
+      if (++seen > budget) return;
+    }
+  }
+  for (int64_t w : outliers) {
+    if (w < m0 || w >= m1) continue;
+    for (int64_t c = plan->c0; c < plan->c1; ++c) {
+      int64_t u0, u1;
+      src.Units(c, &u0, &u1);
+      Rows ignored;
+      if (u0 <= w && w < u1 && !inside(c, w, &ignored)) return;
+    }
+  }
+  plan->m0 = m0;
+  plan->m1 = m1;
+  plan->band = true;
+}
+
+// What one run of the groups found: `done`, or the first unit outside the rows its
+// group was given (-1: none), and whether that unit was in a band group's middle.
+struct Outcome {
+  bool done = true;
+  int64_t unit = -1;
+  bool middle = false;
+};
+
+// Runs the groups (phases 1-4 at the top of this file) with the chunks' ranges `fine`;
+// with `bands` false no group is a band group.
+template <typename V, typename Source>
+Outcome RunGroups(ffi::ThreadPool& pool, int64_t threads, int64_t n_fine, int64_t work,
+                  int64_t out_rows, int64_t k, V* out, const Source& src,
+                  const std::vector<ChunkRange>& fine, const std::vector<int64_t>& outliers,
+                  bool bands) {
+  std::fill(out, out + out_rows * k, V{});
+  std::vector<Group> groups = GroupChunks(n_fine, work, k, fine);
+  const int64_t n_groups = static_cast<int64_t>(groups.size());
+  // Each chunk's units [u0, u1), added through `target`, whose row `base` is output row
+  // base, bounded to `rows`; the first unit that reached a row outside them, or -1.
+  auto add = [&](int64_t c, int64_t u0, int64_t u1, V* target, Rows rows) {
+    return src.Scatter(c, u0, u1, target, rows.lo, rows.size());
+  };
+  auto add_units = [&](const Group& g, int64_t from, int64_t to, V* target, Rows rows) {
+    int64_t bad = -1;
+    for (int64_t c = g.c0; c < g.c1; ++c) {
+      int64_t u0, u1;
+      src.Units(c, &u0, &u1);
+      u0 = std::max(u0, from);
+      u1 = std::min(u1, to);
+      if (u0 >= u1) continue;
+      int64_t b = add(c, u0, u1, target, rows);
+      if (bad < 0) bad = b;
+    }
+    return bad;
+  };
+  auto all_units = [&](const Group& g, int64_t* u_begin, int64_t* u_end) {
+    int64_t unused;
+    src.Units(g.c0, u_begin, &unused);
+    src.Units(g.c1 - 1, &unused, u_end);
+  };
+  if (n_groups == 1) {
+    int64_t u_begin, u_end;
+    all_units(groups[0], &u_begin, &u_end);
+    int64_t bad = add_units(groups[0], u_begin, u_end, out, Rows{0, out_rows - 1});
+    return {bad < 0, bad, false};
+  }
+  if (bands) {
+    ParallelFor(pool, threads, n_groups - 1,
+                [&](int64_t g) { PlanBand(src, groups, g + 1, outliers, &groups[g + 1]); });
+    // the last units of two band groups, or their first units, must never meet
+    for (int64_t g = 1; g < n_groups; ++g) {
+      for (int64_t h = 1; h < g && groups[g].band; ++h) {
+        if (groups[h].band && (groups[h].first.meets(groups[g].first) ||
+                               groups[h].last.meets(groups[g].last))) {
+          groups[g].band = false;
+        }
+      }
+    }
+  }
+  for (const Group& grp : groups) {  // first or last units beyond the kept rows: stale
+    if (grp.band && !(grp.rows.holds(grp.first) && grp.rows.holds(grp.last))) {
+      return {false, grp.m0, false};
+    }
+  }
+  int64_t buffered = 0;
+  for (int64_t g = 1; g < n_groups; ++g) {
+    if (groups[g].band) continue;
+    groups[g].offset = buffered;
+    buffered += groups[g].rows.size() * k;
+  }
+  std::vector<char> bytes = BufferPool::Get().Take(buffered * sizeof(V));
   V* partial = reinterpret_cast<V*>(bytes.data());
-  std::vector<char> outside(n_groups, 0);
-  ParallelFor(pool, threads, n_groups, [&](int64_t g) {
+  std::vector<Outcome> found(n_groups);
+  ParallelFor(pool, threads, n_groups, [&](int64_t g) {  // phase 1
+    const Group& grp = groups[g];
+    int64_t u_begin, u_end;
+    all_units(grp, &u_begin, &u_end);
     if (g == 0) {
-      outside[g] = scatter(0, first(1), out, 0, out_rows);
-    } else {  // an empty group too: any entry in range is then outside its kept range
-      std::fill(partial + offset[g], partial + offset[g + 1], V{});
-      int64_t span = std::max<int64_t>(hi[g] - lo[g] + 1, 0);
-      outside[g] = scatter(first(g), first(g + 1), partial + offset[g], lo[g], span);
+      found[g].unit = add_units(grp, u_begin, u_end, out + grp.rows.lo * k, grp.rows);
+    } else if (grp.band) {
+      found[g].unit = add_units(grp, grp.m0, grp.m1, out + grp.own.lo * k, grp.own);
+      found[g].middle = true;
+    } else {  // an empty group too: any entry in range is then outside its rows
+      std::fill(partial + grp.offset, partial + grp.offset + grp.rows.size() * k, V{});
+      found[g].unit = add_units(grp, u_begin, u_end, partial + grp.offset, grp.rows);
     }
   });
-  bool complete = std::find(outside.begin(), outside.end(), 1) == outside.end();
-  if (complete) {
-    int64_t blocks = TasksFor(threads, offset[n_groups]);
+  auto first_failure = [&]() -> Outcome {
+    for (const Outcome& o : found) {
+      if (o.unit >= 0) return {false, o.unit, o.middle};
+    }
+    return {};
+  };
+  Outcome outcome = first_failure();
+  for (int phase = 2; phase <= 3 && outcome.done; ++phase) {  // last, then first units
+    std::fill(found.begin(), found.end(), Outcome{});
+    ParallelFor(pool, threads, n_groups, [&](int64_t g) {
+      const Group& grp = groups[g];
+      if (!grp.band) return;
+      int64_t u_begin, u_end;
+      all_units(grp, &u_begin, &u_end);
+      Rows rows = phase == 2 ? grp.last : grp.first;
+      found[g].unit = phase == 2 ? add_units(grp, grp.m1, u_end, out + rows.lo * k, rows)
+                                 : add_units(grp, u_begin, grp.m0, out + rows.lo * k, rows);
+    });
+    outcome = first_failure();
+  }
+  if (outcome.done && buffered > 0) {  // phase 4
+    int64_t blocks = TasksFor(threads, buffered);
     int64_t rows_per = (out_rows + blocks - 1) / blocks;
     ParallelFor(pool, threads, blocks, [&](int64_t blk) {
       int64_t r0 = blk * rows_per, r1 = std::min(out_rows, r0 + rows_per);
       for (int64_t g = 1; g < n_groups; ++g) {
-        int64_t a = std::max(r0, lo[g]), e = std::min(r1, hi[g] + 1);
-        const V* src = partial + offset[g] + (a - lo[g]) * k;
-        V* dst = out + a * k;
-        for (int64_t i = 0; i < (e - a) * k; ++i) dst[i] += src[i];
+        const Group& grp = groups[g];
+        if (grp.band || grp.rows.empty()) continue;
+        int64_t a = std::max(r0, grp.rows.lo), e = std::min(r1, grp.rows.hi + 1);
+        const V* from = partial + grp.offset + (a - grp.rows.lo) * k;
+        V* to = out + a * k;
+        for (int64_t i = 0; i < (e - a) * k; ++i) to[i] += from[i];
       }
     });
   }
   BufferPool::Get().Give(std::move(bytes));
-  return complete;
+  if (outcome.done) {
+    for (const Group& grp : groups) BandGroupsRun() += grp.band;
+  }
+  return outcome;
 }
 
-// The entries are cut into n_fine chunks, chunk c being idx[j0, j1) for
-// slots(c, &j0, &j1) (idx: each entry's output row), and consecutive chunks are grouped:
-// group 0 adds into `out`, every other group into a private buffer over the output rows
-// it touches. scatter(c0, c1, target, base, span) adds fine chunks [c0, c1) into rows
-// [base, base + span) of target, and returns whether it skipped an entry in [0, out_rows)
-// outside them. The grouping is the finest whose buffers cost at most a quarter of the
-// work: a banded pattern keeps every chunk apart, a random one (each buffer as wide as
-// `out`) still splits in two, where a buffer costs a tenth of the scatter. The chunks'
-// ranges are kept between calls (chunk_ranges.h).
-template <typename V, typename I, typename Slots, typename Scatter>
+// The scatter of a problem cut into n_fine chunks, served by `src`:
+//   src.Slots(c, &j0, &j1)  chunk c's entries are idx[j0, j1) (idx: their output rows);
+//   src.Units(c, &u0, &u1)  chunk c's units (rows of A, or entries), in storage order;
+//   src.Reach(c, u, &lo, &hi)  the output rows unit u of chunk c reaches;
+//   src.Scatter(c, u0, u1, target, base, span)  adds units [u0, u1) of chunk c into
+//     rows [base, base + span) of target (its first row is output row base), and returns
+//     the first unit that reached a row in [0, out_rows) outside them, or -1.
+// The chunks' ranges are kept between calls (chunk_ranges.h); a run that finds a unit
+// outside the rows it was planned for runs again, on fresh ranges, or with the band
+// group whose middle held the unit (an outlier, kept too) adding into a buffer.
+template <typename V, typename I, typename Source>
 void ChunkedScatter(ffi::ThreadPool& pool, int64_t threads, int64_t n_fine, int64_t work,
-                    const I* idx, int64_t out_rows, int64_t k, V* out, const Slots& slots,
-                    const Scatter& scatter) {
-  if (n_fine <= 1) {
-    std::fill(out, out + out_rows * k, V{});
-    scatter(0, n_fine, out, 0, out_rows);
+                    const I* idx, int64_t out_rows, int64_t k, V* out, const Source& src) {
+  std::vector<int64_t> cut(2 * n_fine);
+  for (int64_t c = 0; c < n_fine; ++c) src.Slots(c, &cut[2 * c], &cut[2 * c + 1]);
+  std::vector<ChunkRange> fine(n_fine);
+  std::vector<int64_t> outliers;
+  RangeMemo& memo = RangeMemo::Get();
+  auto find_all = [&] {
+    ParallelFor(pool, threads, n_fine, [&](int64_t c) {
+      fine[c] = FindRange(idx, cut[2 * c], cut[2 * c + 1], out_rows);
+    });
+    outliers.clear();
+    memo.Keep(idx, out_rows, cut, fine);
+  };
+  if (n_fine == 1) {  // one group: no ranges needed
+    RunGroups(pool, threads, n_fine, work, out_rows, k, out, src, fine, outliers, false);
     return;
   }
-  std::vector<int64_t> cut(2 * n_fine);
-  for (int64_t c = 0; c < n_fine; ++c) slots(c, &cut[2 * c], &cut[2 * c + 1]);
-  // chunk 0 always adds into `out`: its range is never needed (left "none")
-  std::vector<ChunkRange> fine(n_fine);
-  auto find_all = [&] {
-    ParallelFor(pool, threads, n_fine - 1, [&](int64_t c) {
-      fine[c + 1] = FindRange(idx, cut[2 * c + 2], cut[2 * c + 3], out_rows);
-    });
-    RangeMemo::Get().Keep(idx, out_rows, cut, fine);
-  };
-  bool kept = RangeMemo::Get().Find(idx, out_rows, cut, &fine);
-  for (int64_t c = 1; kept && c < n_fine; ++c) {
-    kept = EndsStillThere(fine[c], idx, cut[2 * c], cut[2 * c + 1]);
+  bool fresh = !memo.Find(idx, out_rows, cut, &fine, &outliers);
+  for (int64_t c = 0; !fresh && c < n_fine; ++c) {
+    fresh = !EndsStillThere(fine[c], idx, cut[2 * c], cut[2 * c + 1]);
   }
-  if (!kept) find_all();
-  if (ScatterGroups(pool, threads, n_fine, work, out_rows, k, out, scatter, fine)) return;
-  find_all();  // the kept ranges were an older array's
-  ScatterGroups(pool, threads, n_fine, work, out_rows, k, out, scatter, fine);
+  if (fresh) find_all();
+  bool bands = true;
+  for (;;) {
+    Outcome o = RunGroups(pool, threads, n_fine, work, out_rows, k, out, src, fine, outliers,
+                          bands);
+    if (o.done) return;
+    if (!fresh) {  // the kept ranges (or outliers) were an older array's
+      find_all();
+      fresh = true;
+    } else if (o.middle && outliers.size() < static_cast<size_t>(n_fine)) {
+      outliers.push_back(o.unit);
+      memo.AddOutlier(idx, out_rows, cut, o.unit);
+    } else {  // cannot happen on fresh ranges; the run without bands cannot fail
+      bands = false;
+    }
+  }
 }
 
 }  // namespace jaxsparse
