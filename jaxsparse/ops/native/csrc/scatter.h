@@ -93,7 +93,7 @@ struct Group {
   bool band = false;
   Rows own;                // band: the rows no other group reaches
   int64_t m0 = 0, m1 = 0;  // band: its middle units [m0, m1), all reaching own rows only
-  Rows first, last;        // band: the rows its first units, [.., m0), and last, [m1, ..), reach
+  Rows first, last;        // band: rows its first units [.., m0) / last [m1, ..) reach
   int64_t offset = 0;      // otherwise (but group 0): where its buffer starts
 };
 
@@ -103,7 +103,9 @@ inline Rows OwnRows(const std::vector<Group>& groups, size_t g) {
   std::vector<std::pair<int64_t, int64_t>> taken;
   for (size_t h = 0; h < groups.size(); ++h) {
     Rows r = groups[h].rows;
-    if (h != g && r.meets(mine)) taken.emplace_back(std::max(r.lo, mine.lo), std::min(r.hi, mine.hi));
+    if (h != g && r.meets(mine)) {
+      taken.emplace_back(std::max(r.lo, mine.lo), std::min(r.hi, mine.hi));
+    }
   }
   std::sort(taken.begin(), taken.end());
   Rows best;
