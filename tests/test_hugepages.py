@@ -346,6 +346,34 @@ def test_native_products_ask_for_huge_pages_on_large_fresh_outputs(fmt):
     assert "hg" in flags(Y)
 
 
+@pytest.mark.skipif(missing_reason() is not None, reason=f"native kernels: {missing_reason()}")
+@pytest.mark.skipif(not _thp_available(),
+                    reason="needs Linux with transparent huge pages not set to 'never'")
+@needs_hugepages
+def test_mid_sized_outputs_are_advised_only_when_not_in_memory():
+    """An output of 4-32 MB comes from malloc's heap: in memory already on most calls, and
+    then left alone, but now and then memory malloc gave back to the kernel, whose first
+    writes would fault in 4 KB pages one by one; the kernels advise it then. Checked on
+    mappings of our own, untouched and touched, through the kernels' own function."""
+    from jaxsparse.ops.native._library import library_path
+
+    advise = ctypes.CDLL(str(library_path())).JaxsparseAdviseFreshOutput
+    advise.argtypes, advise.restype = [ctypes.c_void_p, ctypes.c_size_t], None
+    for size, touched, advised in [(16 << 20, False, True), (16 << 20, True, False),
+                                   (3 << 20, False, False)]:  # under 4 MB: never
+        m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        view = np.frombuffer(m, np.uint8)
+        if touched:
+            view[::4096] = 1
+        start = view.ctypes.data
+        assert "hg" not in _smaps_field(start + size // 2, "VmFlags").split()
+        advise(start, size)
+        flags = _smaps_field(start + size // 2, "VmFlags").split()
+        assert ("hg" in flags) == advised, (size, touched)
+        del view
+        m.close()
+
+
 def test_placing_a_sharded_matrix_hands_its_staging_memory_back(monkeypatch):
     """glibc keeps the freed staging arrays' heap memory unless asked (0.07x of the
     scale run's matrix): placement asks once, after the last block."""

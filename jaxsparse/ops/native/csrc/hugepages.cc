@@ -12,6 +12,7 @@
 
 #if defined(__linux__)
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 namespace jaxsparse {
@@ -91,12 +92,28 @@ void PreferHugePages(const void* p, size_t bytes) {
 #endif
 }
 
+#if defined(__linux__)
+// Whether most of the 4 KB pages of [first, last) are not in memory (mincore).
+bool MostlyAbsent(uintptr_t first, uintptr_t last) {
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((last - first + page - 1) / page);
+  if (mincore(reinterpret_cast<void*>(first), last - first, resident.data()) != 0) {
+    return false;
+  }
+  size_t absent = 0;
+  for (unsigned char r : resident) absent += (r & 1) == 0;
+  return 2 * absent > resident.size();
+}
+#endif
+
 void AdviseFreshOutput(void* p, size_t bytes) {
 #if defined(__linux__)
-  if (p == nullptr || bytes < kFreshMinBytes || !Allowed()) return;
+  if (p == nullptr || bytes < kMinBytes || !Allowed()) return;
   uintptr_t first, last;
   WholePages(p, bytes, &first, &last);
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+  if (last <= first) return;
+  if (bytes < kFreshMinBytes && !MostlyAbsent(first, last)) return;
+  madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
 #else
   (void)p;
   (void)bytes;
@@ -115,3 +132,5 @@ size_t JaxsparseCollapsedPages(const void* p, size_t bytes) {
   for (uintptr_t page = first; page < last; page += kHuge) count += memo.pages.count(page);
   return count;
 }
+
+void JaxsparseAdviseFreshOutput(void* p, size_t bytes) { jaxsparse::AdviseFreshOutput(p, bytes); }
