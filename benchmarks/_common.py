@@ -291,27 +291,43 @@ def _find_petsc() -> tuple[dict | None, str]:
 
 
 PETSC_COLUMNS = {"petsc-np1": 1, "petsc-np2": 2}
+BRACKET_REPEATS = 5  # SciPy's calls timed before and after each PETSc run
 
 
 def petsc_cells(
     cells: Cells,
     info: dict,
-    side_argv: list[str],
+    side_argv: Callable[[list[str]], list[str]],
     timeout: float,
     skip: bool,
     tol: float,
     iters: int | None = None,
+    baseline: Callable[[str], dict] | None = None,
 ) -> None:
     """Fill the PETSc columns of every row of ``info`` (key ``(op, matrix, dtype)`` ->
     ``(n, nnz, norm of SciPy's result)``): float64 rows from ``_petsc_side.py`` under
-    ``mpirun -n 1`` and ``-n 2``, checked by that norm; other dtypes n/a."""
+    ``mpirun -n 1`` and ``-n 2`` (``side_argv(matrices)``: its arguments for those
+    matrices), checked by that norm; other dtypes n/a.
+
+    With ``baseline`` (matrix -> {row key: SciPy's call} for its float64 rows), PETSc
+    runs one matrix at a time, and SciPy's calls are timed just before and just after
+    each run; their mean is kept as cell ``PAIRED + column``, the speed-up's numerator
+    (the system Python that runs PETSc has no SciPy to alternate with)."""
     env, why = (None, "skipped (--no-petsc)") if skip else petsc_env()
     results = {}
-    if env is not None and any(key[2] == "float64" for key in info):
-        for column, nproc in PETSC_COLUMNS.items():
-            out, err = run_petsc(nproc, side_argv, timeout)
-            cells.note(err)
-            results.update({(r["op"], r["matrix"], r["dtype"], column): r for r in out})
+    matrices = list(dict.fromkeys(key[1] for key in info if key[2] == "float64"))
+    if env is not None and matrices:
+        for names in [matrices] if baseline is None else [[m] for m in matrices]:
+            calls = baseline(names[0]) if baseline is not None else {}
+            for column, nproc in PETSC_COLUMNS.items():
+                before = {key: median_ms(call, BRACKET_REPEATS) for key, call in calls.items()}
+                out, err = run_petsc(nproc, side_argv(names), timeout)
+                for key, call in calls.items():
+                    after = median_ms(call, BRACKET_REPEATS)
+                    cells.put(key, PAIRED + column, (before[key] + after) / 2)
+                cells.note(err)
+                results.update({(r["op"], r["matrix"], r["dtype"], column): r for r in out})
+            del calls
     for key, (_, _, norm) in info.items():
         for column in PETSC_COLUMNS:
             r = results.get((*key, column), {})
@@ -462,8 +478,14 @@ def result_tables(
         [*head, scipy[k], *(cell_value(cells, k, c, scipy[k], "ratio") for c in columns)]
         for k, head in rows
     ]
-    paired = any(k.startswith(PAIRED) for key, _ in rows for k in cells.ms.get(key, {}))
-    how = "; SciPy timed alternately with each column but PETSc's" if paired else ""
+    paired = {k[len(PAIRED):] for key, _ in rows for k in cells.ms.get(key, {})
+              if k.startswith(PAIRED)}
+    how = ("; SciPy timed alternately with each column" if paired - PETSC_COLUMNS.keys()
+           else "")
+    if paired & PETSC_COLUMNS.keys():
+        how += ", and just before and after each PETSc run"
+    elif how:
+        how += " but PETSc's"
     tables.append(
         f"{what}: speed-up over SciPy (SciPy's time / the column's; > 1 = faster than SciPy"
         f"{how})\n" + format_table([*lead, "scipy-ms", *columns], ratio)

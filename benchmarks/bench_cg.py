@@ -20,8 +20,8 @@ no preconditioner) on the 5-point Poisson matrix of ``_matrices.py``. Columns:
 
 Times are medians of ``--repeats`` solves after a warm-up; solutions are checked against
 SciPy's after the same iterations. Every column but PETSc's alternates its solves with
-SciPy's in its own process, and its speed-up is taken against that SciPy time (PETSc's
-against the ``scipy-ms`` column). The GB/s table counts, per iteration, the bytes of a
+SciPy's in its own process, and its speed-up is taken against that SciPy time; PETSc's
+against SciPy timed just before and after its run. The GB/s table counts, per iteration, the bytes of a
 CSR SpMV with int32 indices plus 9 vectors (the updates of x, r and p, each read and
 written once in a fused implementation): a lower bound on the traffic, so roofline-ms
 (those bytes / the copy bandwidth measured in the same run) bounds the time from below.
@@ -133,19 +133,17 @@ def measure(columns, args, cells: _common.Cells) -> dict:
 
 
 def run_petsc(args, cells, info) -> None:
-    side = [
-        "--matrix",
-        "poisson2d",
-        "--n",
-        str(args.grid**2),
-        "--op",
-        "cg",
-        "--maxiter",
-        str(args.iters),
-        "--repeats",
-        str(args.repeats),
-    ]
-    _common.petsc_cells(cells, info, side, 1800.0, args.no_petsc, tol=1e-6, iters=args.iters)
+    def side(names):
+        return ["--matrix", *names, "--n", str(args.grid**2), "--op", "cg",
+                "--maxiter", str(args.iters), "--repeats", str(args.repeats)]
+
+    def scipy_calls(name):  # SciPy's float64 solve, timed around each PETSc run
+        S = poisson(args.grid**2, "float64")
+        b = _matrices.vector(args.grid**2, 1)
+        return {("cg", name, "float64"): solvers("scipy", S, b, args.iters)[0]}
+
+    _common.petsc_cells(cells, info, side, 1800.0, args.no_petsc, tol=1e-6, iters=args.iters,
+                        baseline=scipy_calls)
 
 
 def small_problems(iters: int, repeats: int) -> list[list]:

@@ -28,8 +28,9 @@ that is (``_dispatch.pick("csr_matmul")``) in each process. Every time is the me
 ``--repeats`` calls after one warm-up call, jitted where JAX is involved, waited for with
 ``jax.block_until_ready``; every result is checked against SciPy first. Every column but
 PETSc's is timed alternately with SciPy's call in its own process, and its speed-up is
-taken against that SciPy time (the machine's speed drifts over minutes; PETSc, a
-separate program, is taken against the ``scipy-ms`` column). Three tables per
+taken against that SciPy time (the machine's speed drifts over minutes); PETSc, a
+separate program, runs one matrix at a time, against SciPy timed just before and after
+each run. Three tables per
 operation: speed-up over SciPy (SciPy's time / the column's, > 1 is faster), times, and
 achieved GB/s beside the memory roofline (a NumPy copy's bandwidth measured in the same
 run; bytes are those of a CSR product with int32 indices, also for ``js-dia``, which
@@ -209,22 +210,21 @@ def child_argv(args) -> list[str]:
 
 
 def run_petsc(args, cells: _common.Cells, info: dict) -> None:
-    f64 = [m for m in args.matrices if "float64" in args.dtypes]
-    ns = [str(_matrices.rows_at_scale(m, args.scale)) for m in f64]
-    side = [
-        "--matrix",
-        *f64,
-        "--n",
-        *ns,
-        "--op",
-        *args.op,
-        "--repeats",
-        str(args.repeats),
-        "--k",
-        str(K),
-    ]
+    def side(names):
+        ns = [str(_matrices.rows_at_scale(m, args.scale)) for m in names]
+        return ["--matrix", *names, "--n", *ns, "--op", *args.op,
+                "--repeats", str(args.repeats), "--k", str(K)]
+
+    def scipy_calls(name):  # SciPy's float64 calls for the matrix PETSc runs next
+        n = _matrices.rows_at_scale(name, args.scale)
+        S = scipy_matrix(name, n, "float64")
+        x, X = operands(n, "float64", "spmm" in args.op)
+        calls = products("scipy", S, x, X)
+        return {(op, name, "float64"): calls[op][0] for op in args.op}
+
     timeout = max(300.0, 3600.0 * args.scale)
-    _common.petsc_cells(cells, info, side, timeout, args.no_petsc, tol=1e-8)
+    _common.petsc_cells(cells, info, side, timeout, args.no_petsc, tol=1e-8,
+                        baseline=scipy_calls)
 
 
 def main(argv: list[str] | None = None) -> int:
