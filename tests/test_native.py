@@ -262,20 +262,21 @@ def test_wide_scatter_groups_do_not_depend_on_the_thread_count(monkeypatch, fmt)
 
 
 # -- kept chunk ranges (chunk_ranges.h) -------------------------------------------------
-def _range_searches() -> int:
+def _native_count(symbol: str) -> int:
+    """A count the native library keeps for the tests (chunk_ranges.cc)."""
     from jaxsparse.ops.native._library import library_path
 
-    count = ctypes.CDLL(str(library_path())).JaxsparseRangeSearches
+    count = getattr(ctypes.CDLL(str(library_path())), symbol)
     count.restype = ctypes.c_int64
     return count()
+
+
+def _range_searches() -> int:
+    return _native_count("JaxsparseRangeSearches")
 
 
 def _band_groups() -> int:
-    from jaxsparse.ops.native._library import library_path
-
-    count = ctypes.CDLL(str(library_path())).JaxsparseBandGroups
-    count.restype = ctypes.c_int64
-    return count()
+    return _native_count("JaxsparseBandGroups")
 
 
 def _in_place(a: np.ndarray) -> tuple[np.ndarray, jax.Array]:
