@@ -327,7 +327,7 @@ def petsc_cells(
                     cells.put(key, PAIRED + column, (before[key] + after) / 2)
                 cells.note(err)
                 results.update({(r["op"], r["matrix"], r["dtype"], column): r for r in out})
-            del calls
+            del calls  # this matrix's SciPy copy goes before the next one is built
     for key, (_, _, norm) in info.items():
         for column in PETSC_COLUMNS:
             r = results.get((*key, column), {})

@@ -225,11 +225,8 @@ Outcome RunGroups(ffi::ThreadPool& pool, int64_t threads, int64_t n_fine, int64_
   std::fill(out, out + out_rows * k, V{});
   std::vector<Group> groups = GroupChunks(n_fine, work, k, fine);
   const int64_t n_groups = static_cast<int64_t>(groups.size());
-  // Each chunk's units [u0, u1), added through `target`, whose row `base` is output row
-  // base, bounded to `rows`; the first unit that reached a row outside them, or -1.
-  auto add = [&](int64_t c, int64_t u0, int64_t u1, V* target, Rows rows) {
-    return src.Scatter(c, u0, u1, target, rows.lo, rows.size());
-  };
+  // Group g's units in [from, to), added through `target` (its first row is output row
+  // rows.lo), bounded to `rows`; the first unit that reached a row outside them, or -1.
   auto add_units = [&](const Group& g, int64_t from, int64_t to, V* target, Rows rows) {
     int64_t bad = -1;
     for (int64_t c = g.c0; c < g.c1; ++c) {
@@ -238,7 +235,7 @@ Outcome RunGroups(ffi::ThreadPool& pool, int64_t threads, int64_t n_fine, int64_
       u0 = std::max(u0, from);
       u1 = std::min(u1, to);
       if (u0 >= u1) continue;
-      int64_t b = add(c, u0, u1, target, rows);
+      int64_t b = src.Scatter(c, u0, u1, target, rows.lo, rows.size());
       if (bad < 0) bad = b;
     }
     return bad;
