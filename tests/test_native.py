@@ -397,7 +397,9 @@ def test_band_scatter_needs_no_buffers(fmt):
         A = _as(S, fmt)
         y = jnp.asarray(rng.standard_normal(S.shape[0]))
         before = _band_groups()
-        got = js.ops.spmv(A, y, transpose=fmt == "csr", backend="native")
+        # np.asarray waits for the product: JAX dispatches it asynchronously, and the
+        # count read before it ran would be the old one.
+        got = np.asarray(js.ops.spmv(A, y, transpose=fmt == "csr", backend="native"))
         assert _band_groups() - before == bands
         want = (S.T if fmt == "csr" else S) @ np.asarray(y)
         assert_close(got, want, np.float64, scale=10)
