@@ -23,24 +23,12 @@ _PREFERENCE = {"gpu": ("pallas", "xla"), "cuda": ("pallas", "xla"), "rocm": ("pa
                "cpu": ("native", "xla")}
 
 
-def _dia_order(operands: Sequence, params: Mapping) -> tuple[str, ...]:
-    """On CPU, XLA fuses DIA's shifted multiply-adds over a vector into one vectorised,
-    multi-threaded loop that ran 1.4-2x faster than the native DIA kernel (n = 2e6, 11
-    diagonals, and 2-D Poisson); over 16 columns the native kernel wins (banded float32:
-    84 ms against XLA's 128, Poisson 75 against 87). Transposed, XLA's loop (each term
-    masked to the band) ran 2-6x slower than the native kernel even for a vector
-    (float64 Poisson 1400^2: 26.5 ms against 4.5; banded: 33 against 16)."""
-    b = operands[-1] if operands else None
-    columns = math.prod(b.shape[1:]) if b is not None else 1
-    native_first = columns > 1 or bool(params.get("transpose", False))
-    return ("native", "xla") if native_first else ("xla", "native")
-
-
 # Per-op exceptions to _PREFERENCE, each measured (benchmarks/bench_spmv.py): a tuple, or
-# a function of the operands' avals and the op's parameters giving one.
-_OP_PREFERENCE: dict[tuple[str, str], tuple[str, ...] | Callable] = {
-    ("dia_matmul", "cpu"): _dia_order,
-}
+# a function of the operands' avals and the op's parameters giving one. None at present:
+# DIA products over one vector went to XLA's fused loop until the native kernel added
+# several diagonals per pass (dia_matmul.cc), which made it the faster one on every DIA
+# product measured (n = 2e6 banded and 2-D Poisson, float32/64 and complex128).
+_OP_PREFERENCE: dict[tuple[str, str], tuple[str, ...] | Callable] = {}
 
 _IMPLS: dict[tuple[str, str], Callable] = {}
 

@@ -3,9 +3,7 @@
 The kernels (``csrc/``, one family per file) are compiled into one shared library by the
 package's own build (``setup.py``) and registered here as FFI targets and as the
 "native" lowerings of the product primitives, so ``jit``/``grad``/``jvp``/``vmap`` and
-the sharded ops use them with no other change. ``backend=None`` picks them on CPU,
-except for DIA products, where XLA's fused shifted-slice loop measured faster for
-vectors (``_dispatch._OP_PREFERENCE``; ``backend="native"`` still reaches the C++ one).
+the sharded ops use them with no other change. ``backend=None`` picks them on CPU.
 
 Threads: a call splits its rows (balanced by nonzeros) over ``cores // local CPU
 devices`` threads of XLA's intra-op pool, so D simulated devices do not fight over the
