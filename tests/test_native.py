@@ -200,12 +200,12 @@ def _dia_by_diagonal(data, offsets, width, b, n, transpose):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(1000, 1313), (1313, 1000)])
 def test_dia_vector_products_sum_each_row_in_storage_order(shape, dtype):
-    """The vector kernel adds up to 8 diagonals per pass over a block of rows, and a
+    """The vector kernel adds up to 12 diagonals per pass over a block of rows, and a
     diagonal that starts or ends inside a block alone: every row's sum still runs in the
-    diagonals' storage order (unsorted here, 11 of them, some far off the middle), so it
+    diagonals' storage order (unsorted here, 15 of them, some far off the middle), so it
     has the bits of adding one diagonal at a time."""
     n, m = shape
-    offsets = [3, -1, 0, 500, -700, 1, 2, -2, 5, -300, 7]
+    offsets = [3, -1, 0, 500, -700, 1, 2, -2, 5, -300, 7, -5, 4, 9, -9]
     rng = np.random.default_rng(5)
     data = rng.standard_normal((len(offsets), m)).astype(dtype)
     S = sps.dia_array((data, offsets), shape=shape)
