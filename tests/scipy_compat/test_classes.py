@@ -29,6 +29,29 @@ def test_isinstance_and_constructors(fmt):
     assert arr(D, dtype=np.complex128).dtype == np.complex128
 
 
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dia", "bsr"])
+def test_constructors_run_scipy_on_plain_attributes(fmt, monkeypatch):
+    """SciPy's constructor runs on its own class, whose arrays are plain attributes, and
+    the drop-in takes them over: none of its many reads of data/indices/indptr goes
+    through the drop-in's stored-array descriptors (which doubled a small CSR's
+    construction time). The object still holds SciPy's arrays, and SciPy's values."""
+    from jaxsparse.scipy_compat import _device
+
+    S = getattr(ss, f"{fmt}_array")(D)
+    parts = {"coo": lambda: ((S.data, S.coords),), "dia": lambda: ((S.data, S.offsets),)}
+    args = parts.get(fmt, lambda: ((S.data, S.indices, S.indptr),))()
+    reads = []
+    real_get = _device.Stored.__get__
+    monkeypatch.setattr(_device.Stored, "__get__",
+                        lambda self, obj, objtype=None: (reads.append(self.name),
+                                                         real_get(self, obj, objtype))[1])
+    A = getattr(sp, f"{fmt}_array")(*args, shape=S.shape)
+    assert reads == []
+    assert np.shares_memory(A.data, S.data)  # shared, as SciPy's constructor shares them
+    assert reads == ["data"]
+    np.testing.assert_array_equal(A.toarray(), D)
+
+
 def test_tuple_forms_and_shape_inference():
     A = sp.csr_array(([1.0, 2, 3], [0, 2, 1], [0, 2, 2, 3]))
     S = ss.csr_array(([1.0, 2, 3], [0, 2, 1], [0, 2, 2, 3]))
