@@ -207,6 +207,37 @@ void PlanBand(const Source& src, const std::vector<Group>& groups, size_t g,
   plan->band = true;
 }
 
+// Zeroes the rows of `out` outside every band group's own rows, in parallel: each band
+// group zeroes its own rows itself, just before it adds into them (phase 1). One thread
+// zeroing all of a 2-D Poisson A.T's 16 MB output first cost about as much as a tenth
+// of the product.
+template <typename V>
+void ZeroOutsideOwnRows(ffi::ThreadPool& pool, int64_t threads,
+                        const std::vector<Group>& groups, int64_t out_rows, int64_t k,
+                        V* out) {
+  std::vector<Rows> owned;  // disjoint: no other group reaches a group's own rows
+  for (const Group& grp : groups) {
+    if (grp.band) owned.push_back(grp.own);
+  }
+  std::sort(owned.begin(), owned.end(), [](Rows a, Rows b) { return a.lo < b.lo; });
+  int64_t blocks = TasksFor(threads, out_rows * k);
+  int64_t per = (out_rows + blocks - 1) / blocks;
+  ParallelFor(pool, threads, blocks, [&](int64_t blk) {
+    int64_t r0 = blk * per, r1 = std::min(out_rows, r0 + per);
+    auto zero = [&](int64_t a, int64_t e) {  // rows [a, e) within this block
+      a = std::max(a, r0);
+      e = std::min(e, r1);
+      if (a < e) std::fill(out + a * k, out + e * k, V{});
+    };
+    int64_t next = 0;  // the first row not known to be owned
+    for (Rows own : owned) {
+      zero(next, own.lo);
+      next = own.hi + 1;
+    }
+    zero(next, out_rows);
+  });
+}
+
 // What one run of the groups found: `done`, or the first unit outside the rows its
 // group was given (-1: none), and whether that unit was in a band group's middle.
 struct Outcome {
@@ -222,7 +253,6 @@ Outcome RunGroups(ffi::ThreadPool& pool, int64_t threads, int64_t n_fine, int64_
                   int64_t out_rows, int64_t k, V* out, const Source& src,
                   const std::vector<ChunkRange>& fine, const std::vector<int64_t>& outliers,
                   bool bands) {
-  std::fill(out, out + out_rows * k, V{});
   std::vector<Group> groups = GroupChunks(n_fine, work, k, fine);
   const int64_t n_groups = static_cast<int64_t>(groups.size());
   // Group g's units in [from, to), added through `target` (its first row is output row
@@ -246,6 +276,7 @@ Outcome RunGroups(ffi::ThreadPool& pool, int64_t threads, int64_t n_fine, int64_
     src.Units(g.c1 - 1, &unused, u_end);
   };
   if (n_groups == 1) {
+    std::fill(out, out + out_rows * k, V{});
     int64_t u_begin, u_end;
     all_units(groups[0], &u_begin, &u_end);
     int64_t bad = add_units(groups[0], u_begin, u_end, out, Rows{0, out_rows - 1});
@@ -277,6 +308,7 @@ Outcome RunGroups(ffi::ThreadPool& pool, int64_t threads, int64_t n_fine, int64_
   }
   std::vector<char> bytes = BufferPool::Get().Take(buffered * sizeof(V));
   V* partial = reinterpret_cast<V*>(bytes.data());
+  ZeroOutsideOwnRows(pool, threads, groups, out_rows, k, out);
   std::vector<Outcome> found(n_groups);
   ParallelFor(pool, threads, n_groups, [&](int64_t g) {  // phase 1
     const Group& grp = groups[g];
@@ -285,6 +317,8 @@ Outcome RunGroups(ffi::ThreadPool& pool, int64_t threads, int64_t n_fine, int64_
     if (g == 0) {
       found[g].unit = add_units(grp, u_begin, u_end, out + grp.rows.lo * k, grp.rows);
     } else if (grp.band) {
+      // its own rows, zeroed here (in this thread's cache) just before its adds
+      std::fill(out + grp.own.lo * k, out + (grp.own.hi + 1) * k, V{});
       found[g].unit = add_units(grp, grp.m0, grp.m1, out + grp.own.lo * k, grp.own);
       found[g].middle = true;
     } else {  // an empty group too: any entry in range is then outside its rows
