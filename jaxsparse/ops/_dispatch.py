@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 

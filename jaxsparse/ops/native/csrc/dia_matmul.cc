@@ -102,17 +102,18 @@ JAXSPARSE_NO_LOOP_VECTORIZER void PanelRows(const V* __restrict data, int64_t m,
 template <int G, typename V>
 void AddCovering(const V* data, int64_t m, const Band* band, int64_t d, const V* b,
                  V* __restrict out, int64_t b0, int64_t b1) {
-  const V* a[G];
+  const V* a[G];  // diagonal g's data and b from row b0 on
   const V* x[G];
   for (int g = 0; g < G; ++g) {
-    a[g] = data + (d + g) * m + band[g].jshift;
-    x[g] = b + band[g].sshift;
+    a[g] = data + (d + g) * m + band[g].jshift + b0;
+    x[g] = b + band[g].sshift + b0;
   }
-  for (int64_t i = b0; i < b1; ++i) {
-    V o = out[i];
+  V* o = out + b0;
+  for (int64_t i = 0; i < b1 - b0; ++i) {
+    V sum = o[i];
 #pragma GCC unroll 16
-    for (int g = 0; g < G; ++g) o += Mul(a[g][i], x[g][i]);
-    out[i] = o;
+    for (int g = 0; g < G; ++g) sum += Mul(a[g][i], x[g][i]);
+    o[i] = sum;
   }
 }
 
@@ -141,9 +142,9 @@ void VectorBlock(const V* data, int64_t m, const Band* band, int64_t n_diags, co
     const Band* at = band + d;
     if (run == 0) {
       int64_t lo = std::max(b0, at->lo), hi = std::min(b1, at->hi);
-      const V* row = data + d * m + at->jshift;
-      const V* x = b + at->sshift;
-      for (int64_t i = lo; i < hi; ++i) out[i] += Mul(row[i], x[i]);
+      for (int64_t i = lo; i < hi; ++i) {
+        out[i] += Mul(data[d * m + i + at->jshift], b[i + at->sshift]);
+      }
       run = 1;
     } else {
       AddRun<kFused>(run, data, m, at, d, b, out, b0, b1);
@@ -153,8 +154,7 @@ void VectorBlock(const V* data, int64_t m, const Band* band, int64_t n_diags, co
 }
 
 template <typename V, typename I>
-void DiaMatmul(
-ffi::ThreadPool& pool, int64_t threads, const V* data, const I* offsets,
+void DiaMatmul(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* offsets,
                int64_t n_diags, int64_t n, int64_t m, int64_t width, int64_t k,
                bool transpose, const V* b, V* out) {
   int64_t out_rows = transpose ? m : n;
