@@ -198,7 +198,7 @@ def _dia_by_diagonal(data, offsets, width, b, n, transpose):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(1000, 1313), (1313, 1000)])
+@pytest.mark.parametrize("shape", [(30_000, 30_313), (30_313, 30_000)])  # several blocks
 def test_dia_vector_products_sum_each_row_in_storage_order(shape, dtype):
     """The vector kernel adds up to 12 diagonals per pass over a block of rows, and a
     diagonal that starts or ends inside a block alone: every row's sum still runs in the

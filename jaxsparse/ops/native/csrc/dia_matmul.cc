@@ -19,14 +19,15 @@ namespace {
 inline constexpr int64_t kDiaBlock = 2048;  // output rows per task unit
 
 // One vector's product runs over blocks of kVectorBlock output rows, adding up to kFused
-// diagonals in each pass over a block. Diagonal by diagonal over blocks of 2048 rows (one
-// pass per diagonal, each reading 16 KB of a diagonal at a time), the banded float64
-// product (n = 2M, 11 diagonals) took 10.2 ms and float32 5.3; in passes of 8 over 128
-// rows, 6.5 and 2.8 (XLA's fused loop: 5.7-10 and 2.3-2.5, its output faulted in 4 KB
-// pages). Shorter reads of more diagonals at once keep every diagonal's stream going.
-// All 11 in one pass beat passes of 8 by a further 5-15% in float64 (one thread: 2.0x
-// SciPy against 1.85).
-inline constexpr int64_t kVectorBlock = 128;
+// diagonals in each pass over a block, each row's terms in registers. Diagonal by
+// diagonal (one pass per diagonal over blocks of 2048 rows), the banded float64 product
+// (n = 2M, 11 diagonals, 2 threads) took 14.8 ms; all 11 in one pass over blocks of 128
+// rows 7.1, of 8192 rows 6.4 (XLA's fused loop 6.3-6.9 when its output was in memory,
+// 10 when its 16 MB output faulted in 4 KB pages, as it does on every call in some
+// processes); 2-D Poisson 7.0 / 4.7 / 3.6 (XLA 3.2-3.7, faulted 6.7-7.6). Same process,
+// order rotated, each variant twice (the twins within 1-3%). Passes of at most 8
+// diagonals ran 8-17% slower than 12 in float64 and float32, 1 and 2 threads.
+inline constexpr int64_t kVectorBlock = 8192;
 inline constexpr int kFused = 12;
 
 // Where diagonal d's terms land: output rows [lo, hi), output row i reading data column

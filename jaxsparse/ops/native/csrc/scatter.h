@@ -208,9 +208,9 @@ void PlanBand(const Source& src, const std::vector<Group>& groups, size_t g,
 }
 
 // Zeroes the rows of `out` outside every band group's own rows, in parallel: each band
-// group zeroes its own rows itself, just before it adds into them (phase 1). One thread
-// zeroing all of a 2-D Poisson A.T's 16 MB output first cost about as much as a tenth
-// of the product.
+// group zeroes its own rows itself, just before it adds into them (phase 1). Against
+// one thread zeroing the whole output first: 2-D Poisson A.T at 2 threads 6.38 -> 6.13
+// ms, the band 9.88 -> 9.75, random 16.9 -> 16.2.
 template <typename V>
 void ZeroOutsideOwnRows(ffi::ThreadPool& pool, int64_t threads,
                         const std::vector<Group>& groups, int64_t out_rows, int64_t k,
