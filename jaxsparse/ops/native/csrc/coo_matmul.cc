@@ -10,14 +10,14 @@ namespace {
 
 // Entries [e0, e1) added into rows [base, base + span) of target (its first row is
 // output row `base`); returns the first entry whose row in [0, n_out) fell outside them,
-// or -1 (as ScatterRows in csr_matmul.cc). Compiled once for one vector (kVector, k == 1) and once
-// for k columns: a runtime k == 1 test in the loop slowed the one-vector loop (see
-// VectorRows in csr_matmul.cc).
+// or -1 (as ScatterRows in csr_matmul.cc). Compiled once for one vector (kVector,
+// k == 1) and once for k columns: a runtime k == 1 test in the loop slowed the
+// one-vector loop (see VectorRows in csr_matmul.cc).
 template <bool kVector, typename V, typename I>
 int64_t ScatterEntries(const V* __restrict data, const I* __restrict dst,
-                    const I* __restrict src, int64_t n_out, int64_t n_in, int64_t k,
-                    const V* __restrict b, V* __restrict target, int64_t base,
-                    int64_t span, int64_t e0, int64_t e1) {
+                       const I* __restrict src, int64_t n_out, int64_t n_in, int64_t k,
+                       const V* __restrict b, V* __restrict target, int64_t base,
+                       int64_t span, int64_t e0, int64_t e1) {
   const int64_t step = kVector ? 1 : k;
   int64_t outside = -1;
   for (int64_t e = e0; e < e1; ++e) {

@@ -135,9 +135,10 @@ void CsrGather(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* i
 // as VectorRows is.
 template <bool kVector, typename V, typename I>
 int64_t ScatterRows(const V* __restrict data, const I* __restrict indices,
-                 const I* __restrict indptr, int64_t first, int64_t last, int64_t n_cols,
-                 int64_t k, const V* __restrict b, V* __restrict target, int64_t base,
-                 int64_t span, int64_t r0, int64_t r1) {
+                    const I* __restrict indptr, int64_t first, int64_t last,
+                    int64_t n_cols, int64_t k, const V* __restrict b,
+                    V* __restrict target, int64_t base, int64_t span, int64_t r0,
+                    int64_t r1) {
   int64_t outside = -1;
   int64_t end = Clamp(indptr[r0], first, last);  // carried as in VectorRows
   for (int64_t r = r0; r < r1; ++r) {

@@ -207,6 +207,19 @@ void PlanBand(const Source& src, const std::vector<Group>& groups, size_t g,
   plan->band = true;
 }
 
+// body(r0, r1) for the output rows [0, out_rows) cut into consecutive blocks, as many
+// as `work` warrants (TasksFor), run over the threads.
+template <typename F>
+void ForRowBlocks(ffi::ThreadPool& pool, int64_t threads, int64_t work, int64_t out_rows,
+                  const F& body) {
+  int64_t blocks = TasksFor(threads, work);
+  int64_t per = (out_rows + blocks - 1) / blocks;
+  ParallelFor(pool, threads, blocks, [&](int64_t blk) {
+    int64_t r0 = blk * per;
+    body(r0, std::min(out_rows, r0 + per));
+  });
+}
+
 // Zeroes the rows of `out` outside every band group's own rows, in parallel: each band
 // group zeroes its own rows itself, just before it adds into them (phase 1). Against
 // one thread zeroing the whole output first: 2-D Poisson A.T at 2 threads 6.38 -> 6.13
@@ -220,10 +233,7 @@ void ZeroOutsideOwnRows(ffi::ThreadPool& pool, int64_t threads,
     if (grp.band) owned.push_back(grp.own);
   }
   std::sort(owned.begin(), owned.end(), [](Rows a, Rows b) { return a.lo < b.lo; });
-  int64_t blocks = TasksFor(threads, out_rows * k);
-  int64_t per = (out_rows + blocks - 1) / blocks;
-  ParallelFor(pool, threads, blocks, [&](int64_t blk) {
-    int64_t r0 = blk * per, r1 = std::min(out_rows, r0 + per);
+  ForRowBlocks(pool, threads, out_rows * k, out_rows, [&](int64_t r0, int64_t r1) {
     auto zero = [&](int64_t a, int64_t e) {  // rows [a, e) within this block
       a = std::max(a, r0);
       e = std::min(e, r1);
@@ -347,10 +357,7 @@ Outcome RunGroups(ffi::ThreadPool& pool, int64_t threads, int64_t n_fine, int64_
     outcome = first_failure();
   }
   if (outcome.done && buffered > 0) {  // phase 4
-    int64_t blocks = TasksFor(threads, buffered);
-    int64_t rows_per = (out_rows + blocks - 1) / blocks;
-    ParallelFor(pool, threads, blocks, [&](int64_t blk) {
-      int64_t r0 = blk * rows_per, r1 = std::min(out_rows, r0 + rows_per);
+    ForRowBlocks(pool, threads, buffered, out_rows, [&](int64_t r0, int64_t r1) {
       for (int64_t g = 1; g < n_groups; ++g) {
         const Group& grp = groups[g];
         if (grp.band || grp.rows.empty()) continue;
