@@ -467,6 +467,58 @@ def test_band_scatter_sets_an_outlier_apart(monkeypatch):
     assert_close(runs[0], S.T @ np.asarray(y), np.float64, scale=10)
 
 
+# -- prefetched streams (csr_matmul.cc, ReadsNearDiagonal) --------------------------------
+def _prefetched_tasks() -> int:
+    return _native_count("JaxsparsePrefetchedTasks")
+
+
+def _rows_in_storage_order(S, x):
+    """CSR ``S @ x`` in NumPy, every row's terms added one at a time in storage order
+    from 0, as the kernel's row loop adds them."""
+    lengths = np.diff(S.indptr)
+    acc = np.zeros(S.shape[0], x.dtype)
+    for k in range(lengths.max()):
+        rows = lengths > k
+        j = S.indptr[:-1][rows] + k
+        acc[rows] = acc[rows] + S.data[j] * x[S.indices[j]]
+    return acc
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_products_near_the_diagonal_prefetch_and_keep_their_bits(monkeypatch, dtype):
+    """Vector products whose rows reach the vector near the diagonal (a band, a 2-D
+    stencil) prefetch the matrix's streams; a random pattern's do not, nor its A.T's.
+    Prefetched or not, A @ x adds every row's terms in storage order, and A.T @ y gives
+    the same bits for any thread count."""
+    side = 300
+    T = sps.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(side, side))
+    stencil = sps.csr_array(sps.kron(sps.eye(side), T) + sps.kron(T, sps.eye(side)))
+    n = 300_000  # columns spread far wider than the kernel's near window of 32768
+    rng = np.random.default_rng(5)
+    random = sps.csr_array((rng.standard_normal(n * 3), rng.integers(0, n, n * 3),
+                            np.arange(0, n * 3 + 1, 3)), shape=(n, n))
+    for S, near in ((_band(60_000), True), (stencil, True), (random, False)):
+        S = S.astype(dtype)
+        A = js.CSR.from_scipy(S)
+        x = rng.standard_normal(S.shape[1]).astype(dtype)
+        transposed = []
+        for threads in (1, 2, 3):
+            monkeypatch.setenv("JAXSPARSE_NUM_THREADS", str(threads))
+            for transpose in (False, True):
+                before = _prefetched_tasks()
+                # np.asarray waits for the product before the count is read again
+                got = np.asarray(jax.jit(lambda A, v, t=transpose: js.ops.spmv(
+                    A, v, transpose=t, backend="native"))(A, x))
+                assert (_prefetched_tasks() > before) == near, (threads, transpose)
+                if transpose:
+                    transposed.append(got)
+                else:
+                    np.testing.assert_array_equal(got, _rows_in_storage_order(S, x))
+        np.testing.assert_array_equal(transposed[0], transposed[1])
+        np.testing.assert_array_equal(transposed[0], transposed[2])
+        assert_close(transposed[0], S.T @ x, dtype, scale=10)
+
+
 def test_thread_count_setting(monkeypatch):
     monkeypatch.delenv("JAXSPARSE_NUM_THREADS", raising=False)
     cores = len(os.sched_getaffinity(0))
