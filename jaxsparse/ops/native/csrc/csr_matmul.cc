@@ -117,7 +117,9 @@ inline constexpr int64_t kShortRow = 32;
 //   - A @ x: 2-D Poisson 9.5 -> 6.7 ms / 5.9 -> 5.2; banded 13.5 -> 13.7 / 8.4 -> 7.9;
 //     the random matrix, prefetched: 17-19 -> 20 ms (so it is not);
 //   - complex128 banded 28 -> 20 ms / 16 -> 15; float32 2-D Poisson 7.3-10 -> 6.9 ms;
-//   - A.T @ y: 2-D Poisson 12.4 -> 11.3 / 8.0 -> 7.2; banded 16.6 -> 17.0 / 10.8 -> 10.4.
+//   - A.T @ y: 2-D Poisson 12.4 -> 11.3 / 8.0 -> 7.2; banded 16.6 -> 17.0 / 10.8 -> 10.4;
+//   - 16 columns (PanelRows), where a row's arithmetic is 16 times longer: 5-15% slower,
+//     so products over k > 1 columns are not prefetched.
 // Decided from 64 entries spread over the rows' slots: at least 3/4 of them within
 // kNearColumns of their row's diagonal. Tasks of fewer than kPrefetchMinSlots slots are
 // neither sampled nor prefetched.
