@@ -50,6 +50,8 @@ def rewrap_all(x):
 
 def host(x):
     """A NumPy view of a ``jax.Array`` operand, anything else unchanged (for SciPy)."""
+    if type(x) is np.ndarray:  # first: small NumPy products pass here on every call
+        return x
     import jax
 
     if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):

@@ -25,7 +25,7 @@ from ._thresholds import device_min_nnz
 def stored_entries(A) -> int:
     """Stored entries of drop-in ``A``, read without handing its arrays out."""
     if A.format_name in ("csr", "csc"):
-        return int(_device.stored(A, "indptr")[-1])
+        return _device.stored(A, "indptr").item(-1)
     return int(_device.stored(A, "data").size)
 
 

@@ -261,6 +261,8 @@ def test_routing_threshold_settings(monkeypatch, name, env, default):
     monkeypatch.setenv(env, "lots")
     with pytest.raises(ValueError, match=f"{env} must be an integer"):
         get()
+    monkeypatch.delenv(env)  # read on every call, removal included
+    assert get() == default
     with pytest.raises(ValueError, match="non-negative"):
         put(-1)
 
