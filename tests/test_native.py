@@ -467,6 +467,32 @@ def test_band_scatter_sets_an_outlier_apart(monkeypatch):
     assert_close(runs[0], S.T @ np.asarray(y), np.float64, scale=10)
 
 
+# -- COO: runs of one output row summed in a register (coo_matmul.cc) ------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_coo_runs_add_as_entry_by_entry(dtype):
+    """A COO product keeps a run of entries into one output row in a register, loaded
+    at the run's start: the bits of adding entry by entry into memory, in entry order
+    (``np.add.at``). Rows sorted with 1-12 entries each, then a second batch for random
+    rows (so rows come back in later runs), an entry with an out-of-range column inside
+    a run, and both orientations. Under 65536 entries: one chunk, no partial sums."""
+    rng = np.random.default_rng(11)
+    n, m = 700, 900
+    counts = rng.integers(1, 13, n)
+    row = np.concatenate([np.repeat(np.arange(n), counts), rng.integers(0, n, 2000)])
+    col = rng.integers(0, m, row.size)
+    col[5] = m + 3  # out of range: dropped without ending its run
+    data = rng.standard_normal(row.size).astype(dtype)
+    A = js.COO(jnp.asarray(data), (jnp.asarray(row, jnp.int32), jnp.asarray(col, jnp.int32)),
+               shape=(n, m))
+    for transpose, dst, src, size in ((False, row, col, m), (True, col, row, n)):
+        v = rng.standard_normal(size).astype(dtype)
+        keep = (src < size) & (dst < (m if transpose else n))
+        want = np.zeros(m if transpose else n, dtype)
+        np.add.at(want, dst[keep], data[keep] * v[src[keep]])
+        got = np.asarray(js.ops.spmv(A, jnp.asarray(v), transpose=transpose, backend="native"))
+        np.testing.assert_array_equal(got, want)
+
+
 # -- prefetched streams (csr_matmul.cc, ReadsNearDiagonal) --------------------------------
 def _prefetched_tasks() -> int:
     return _native_count("JaxsparsePrefetchedTasks")

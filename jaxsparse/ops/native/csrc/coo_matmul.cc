@@ -13,6 +13,12 @@ namespace {
 // or -1 (as ScatterRows in csr_matmul.cc). Compiled once for one vector (kVector,
 // k == 1) and once for k columns: a runtime k == 1 test in the loop slowed the
 // one-vector loop (see VectorRows in csr_matmul.cc).
+//
+// For one vector, a run of entries into the same output row (a row-sorted COO: every
+// row's entries) is summed in a register, loaded from the target at the run's start
+// and stored at its end: the same adds in the same order as adding into memory entry
+// by entry, whose every add waited on the previous one's store (the banded matrix's
+// one-thread product, 11 entries a row: 34 ms; SciPy's CSR product 14.6).
 template <bool kVector, typename V, typename I>
 int64_t ScatterEntries(const V* __restrict data, const I* __restrict dst,
                        const I* __restrict src, int64_t n_out, int64_t n_in, int64_t k,
@@ -20,6 +26,8 @@ int64_t ScatterEntries(const V* __restrict data, const I* __restrict dst,
                        int64_t span, int64_t e0, int64_t e1) {
   const int64_t step = kVector ? 1 : k;
   int64_t outside = -1;
+  int64_t run_row = -1;  // kVector: the target row whose sum `run` holds, if any
+  V run{};
   for (int64_t e = e0; e < e1; ++e) {
     I d = dst[e], s = src[e];
     if (!InRange(d - base, span)) {
@@ -27,13 +35,22 @@ int64_t ScatterEntries(const V* __restrict data, const I* __restrict dst,
       continue;
     }
     if (!InRange(s, n_in)) continue;
-    V* o = target + (static_cast<int64_t>(d) - base) * step;
+    int64_t row = static_cast<int64_t>(d) - base;
     const V* x = b + static_cast<int64_t>(s) * step;
     if constexpr (kVector) {
-      o[0] += Mul(data[e], x[0]);
+      if (row != run_row) {
+        if (run_row >= 0) target[run_row] = run;
+        run_row = row;
+        run = target[row];
+      }
+      run += Mul(data[e], x[0]);
     } else {
+      V* o = target + row * step;
       for (int64_t t = 0; t < k; ++t) o[t] += Mul(data[e], x[t]);
     }
+  }
+  if constexpr (kVector) {
+    if (run_row >= 0) target[run_row] = run;
   }
   return outside;
 }
