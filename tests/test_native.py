@@ -300,7 +300,7 @@ def test_wide_scatter_groups_do_not_depend_on_the_thread_count(monkeypatch, fmt)
 
 # -- kept chunk ranges (chunk_ranges.h) -------------------------------------------------
 def _native_count(symbol: str) -> int:
-    """A count the native library keeps for the tests (chunk_ranges.cc)."""
+    """A count the native library keeps for the tests (chunk_ranges.cc, csr_matmul.cc)."""
     from jaxsparse.ops.native._library import library_path
 
     count = getattr(ctypes.CDLL(str(library_path())), symbol)
@@ -500,13 +500,9 @@ def _prefetched_tasks() -> int:
 
 def _rows_in_storage_order(S, x):
     """CSR ``S @ x`` in NumPy, every row's terms added one at a time in storage order
-    from 0, as the kernel's row loop adds them."""
-    lengths = np.diff(S.indptr)
+    from 0 (``np.add.at`` adds entry by entry, in order), as the kernel's row loop does."""
     acc = np.zeros(S.shape[0], x.dtype)
-    for k in range(lengths.max()):
-        rows = lengths > k
-        j = S.indptr[:-1][rows] + k
-        acc[rows] = acc[rows] + S.data[j] * x[S.indices[j]]
+    np.add.at(acc, np.repeat(np.arange(S.shape[0]), np.diff(S.indptr)), S.data * x[S.indices])
     return acc
 
 
