@@ -27,6 +27,8 @@ TAG = "@@bench "  # prefix of the lines a child process reports on
 PAIRED = "scipy@"
 CHILD_ENV = "JAXSPARSE_BENCH_CHILD"
 # Child configurations: the environment each starts with (set before jax is imported).
+# "threads1" is one core: it also pins itself to one core (setup_env), so that XLA's own
+# operations (jax.experimental.sparse's products among them) run on one core as well.
 CHILDREN = {
     "threads1": {"JAX_NUM_CPU_DEVICES": "1", "JAXSPARSE_NUM_THREADS": "1"},
     "sharded2": {"JAX_NUM_CPU_DEVICES": "2", "JAX_PLATFORMS": "cpu"},
@@ -50,7 +52,21 @@ def setup_env() -> str | None:
     if child is None:
         os.environ["JAX_NUM_CPU_DEVICES"] = "1"
         os.environ.pop("JAXSPARSE_NUM_THREADS", None)
+    elif child == "threads1":
+        pin_to_one_core()
     return child
+
+
+def pin_to_one_core() -> None:
+    """Run this process, and every thread it starts from now on, on one of its cores.
+
+    ``JAXSPARSE_NUM_THREADS=1`` holds jaxsparse's kernels to one thread, but not XLA:
+    its CPU client splits its own loops over every core (``jax.experimental.sparse``'s
+    BCSR product, random matrix, n = 1M: 60 ms on both cores of this machine, 137 on one
+    core), so a one-core column needs the process on one core. jaxsparse's own one-core
+    products and CG took the same time pinned or not. Linux only; elsewhere a no-op."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 def backend_in_use(op: str = "csr_matmul") -> str:
@@ -185,9 +201,6 @@ def _time_once(fn) -> float:
 
 
 # -- child processes -------------------------------------------------------------------
-CHILD_COLUMNS = {"threads1": ["js-1t"], "sharded2": ["js-2dev"]}  # what each child times
-
-
 def report(**fields) -> None:
     """A child's result line, read by :func:`run_child` in the parent."""
     print(TAG + json.dumps(fields), flush=True)
@@ -205,10 +218,12 @@ def report_cells(cells: Cells) -> None:
 
 
 def run_children(
-    script: str, argv: list[str], timeout: float, cells: Cells, backends: dict, skip: bool = False
+    script: str, child_columns: dict[str, list[str]], argv: list[str], timeout: float,
+    cells: Cells, backends: dict, skip: bool = False
 ) -> None:
-    """Run every child configuration of ``script``, one after the other, into ``cells``."""
-    for config, columns in CHILD_COLUMNS.items():
+    """Run every child configuration of ``script`` (``child_columns``: configuration ->
+    the columns that child times), one after the other, into ``cells``."""
+    for config, columns in child_columns.items():
         if skip:
             cells.note(f"{', '.join(columns)}: skipped (--no-children)")
             cells.defaults.update(dict.fromkeys(columns, "skipped"))
@@ -218,7 +233,7 @@ def run_children(
             cells.defaults.update(dict.fromkeys(columns, "failed"))
         for r in reports:
             if "backend" in r:
-                backends.update(dict.fromkeys(columns, r["backend"]))
+                backends.update(dict.fromkeys(columns[:1], r["backend"]))
                 cells.notes.extend(n for n in r["notes"] if n not in cells.notes)
             else:
                 cells.put(tuple(r["key"]), r["column"], r.get("ms"), r.get("mark", ""))

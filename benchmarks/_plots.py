@@ -22,11 +22,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 # Lines of the scaling figures: label -> {devices: column}.
 SERIES = {
     "SciPy": {1: "scipy"},
-    "jaxsparse, 1 thread": {1: "js-1t"},
+    "jaxsparse, one core": {1: "js-1t"},
     "jaxsparse": {1: "js", 2: "js-2dev"},
     "jaxsparse DIA": {1: "js-dia"},
     "jax.experimental.sparse BCSR": {1: "bcsr"},
+    "jax.experimental.sparse BCSR, one core": {1: "bcsr-1t"},
     "jax.scipy cg + BCSR": {1: "jax-bcsr"},
+    "jax.scipy cg + BCSR, one core": {1: "jax-bcsr-1t"},
     "PETSc": {1: "petsc-np1", 2: "petsc-np2"},
 }
 

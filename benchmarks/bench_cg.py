@@ -9,13 +9,15 @@ Every solver runs exactly ``--iters`` iterations from ``x0 = 0`` (``rtol = atol 
 no preconditioner) on the 5-point Poisson matrix of ``_matrices.py``. Columns:
 
 - ``scipy``: ``scipy.sparse.linalg.cg``, the reference of every ratio;
-- ``js-1t``, ``js``: ``js.linalg.cg`` jitted on 1 device, with ``JAXSPARSE_NUM_THREADS=1``
-  (a child process) and with the default threads;
+- ``js-1t``, ``js``: ``js.linalg.cg`` jitted on 1 device, on one core (a child process
+  with ``JAXSPARSE_NUM_THREADS=1``, pinned to one core) and with the default threads;
 - ``js-2dev``: the same on ``js.sharding.shard(A, mesh, axis="x")`` over 2 CPU devices
   (a child with ``JAX_NUM_CPU_DEVICES=2``), ``b`` laid out with ``As.shard_vector``;
 - ``js-dia``: ``js.linalg.cg`` jitted on 1 device with the matrix as ``js.DIA`` (the
   layout the drop-in and the sharding planner choose for this stencil: fewer bytes);
-- ``jax-bcsr``: ``jax.scipy.sparse.linalg.cg`` with a ``jax.experimental.sparse.BCSR``;
+- ``jax-bcsr``: ``jax.scipy.sparse.linalg.cg`` with a ``jax.experimental.sparse.BCSR``
+  (XLA splits its loops over the cores), and ``jax-bcsr-1t`` the same in the one-core
+  child;
 - ``petsc-np1``, ``petsc-np2``: ``KSPCG`` with ``-pc_type none`` under ``mpirun -n 1/2``.
 
 Times are medians of ``--repeats`` solves after a warm-up; solutions are checked against
@@ -56,7 +58,10 @@ from jax.experimental import sparse as jsparse  # noqa: E402
 
 import jaxsparse as js  # noqa: E402
 
-COLUMNS = ["js-1t", "js", "js-2dev", "js-dia", "jax-bcsr", "petsc-np1", "petsc-np2"]
+COLUMNS = ["js-1t", "js", "js-2dev", "js-dia", "jax-bcsr-1t", "jax-bcsr", "petsc-np1",
+           "petsc-np2"]
+# What each child process times (_common.CHILDREN); jaxsparse's column first.
+CHILD_COLUMNS = {"threads1": ["js-1t", "jax-bcsr-1t"], "sharded2": ["js-2dev"]}
 LEAD = ["matrix", "dtype", "n", "nnz", "iters"]
 SMALL_N = 1000
 
@@ -81,7 +86,7 @@ def solvers(column: str, S, b, iters: int):
     """``(call, to_host)``: ``call()`` runs ``iters`` CG iterations on ``S x = b``."""
     if column == "scipy":
         return (lambda: sla.cg(S, b, rtol=0.0, atol=0.0, maxiter=iters)[0]), None
-    if column == "jax-bcsr":
+    if column in ("jax-bcsr", "jax-bcsr-1t"):
         B, bd = jsparse.BCSR.from_scipy_sparse(S), jnp.asarray(b)
         solve = jax.jit(
             lambda B, b: jax.scipy.sparse.linalg.cg(
@@ -186,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cells = _common.Cells()
     if CHILD:
-        measure(_common.CHILD_COLUMNS[CHILD], args, cells)
+        measure(CHILD_COLUMNS[CHILD], args, cells)
         _common.report_cells(cells)
         return 0
 
@@ -202,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         "--dtypes",
         *args.dtypes,
     ]
-    _common.run_children("bench_cg.py", argv, 1800.0, cells, backends, args.no_children)
+    _common.run_children("bench_cg.py", CHILD_COLUMNS, argv, 1800.0, cells, backends,
+                         args.no_children)
     info = measure(["scipy", "js", "js-dia", "jax-bcsr"], args, cells)
     run_petsc(args, cells, info)
     small = small_problems(args.iters, args.repeats)

@@ -11,7 +11,8 @@ Matrices from ``_matrices.py`` (banded with 11 diagonals, 2-D 5-point Poisson, r
 with 10 per row) in float32, float64 and (for ``A @ x``) complex128. Columns:
 
 - ``scipy``: SciPy's CSR product, the reference of every ratio;
-- ``js-1t``: jaxsparse CSR on 1 device with ``JAXSPARSE_NUM_THREADS=1`` (a child process);
+- ``js-1t``: jaxsparse CSR on 1 device and one core: a child process with
+  ``JAXSPARSE_NUM_THREADS=1``, pinned to one core;
 - ``js``: jaxsparse CSR on 1 device, default threads;
 - ``js-2dev``: ``js.sharding.shard(A, mesh, axis="x")`` over 2 CPU devices, timed as
   ``As @ xs`` on ``xs = As.shard_vector(x)`` (a child with ``JAX_NUM_CPU_DEVICES=2``);
@@ -19,7 +20,9 @@ with 10 per row) in float32, float64 and (for ``A @ x``) complex128. Columns:
 - ``dropin``: ``jaxsparse.scipy_compat.csr_array(A) @ x`` on NumPy operands, a NumPy
   result: what a SciPy program gets from the changed import on 1 device (the layout by
   structure, and the copies of x and y between host and device, included);
-- ``bcsr``: ``jax.experimental.sparse.BCSR`` (no transpose there: n/a);
+- ``bcsr``: ``jax.experimental.sparse.BCSR`` (no transpose there: n/a), on both cores
+  (XLA splits its loops over the cores);
+- ``bcsr-1t``: the same in the one-core child, ``js-1t``'s counterpart;
 - ``petsc-np1``, ``petsc-np2``: PETSc MPIAIJ under ``mpirun -n 1``/``-n 2``
   (``_petsc_side.py``; the real build is float64 only).
 
@@ -59,7 +62,10 @@ import jaxsparse as js  # noqa: E402
 
 OPS = {"spmv": "A @ x", "spmv_t": "A.T @ y", "spmm": "A @ X (16 columns)"}
 K = 16  # columns of X
-COLUMNS = ["js-1t", "js", "js-2dev", "js-dia", "dropin", "bcsr", "petsc-np1", "petsc-np2"]
+COLUMNS = ["js-1t", "js", "js-2dev", "js-dia", "dropin", "bcsr-1t", "bcsr", "petsc-np1",
+           "petsc-np2"]
+# What each child process times (_common.CHILDREN); jaxsparse's column first.
+CHILD_COLUMNS = {"threads1": ["js-1t", "bcsr-1t"], "sharded2": ["js-2dev"]}
 LEAD = ["matrix", "dtype", "n", "nnz"]
 
 _mv = jax.jit(lambda A, v: A @ v)
@@ -128,7 +134,7 @@ def products(column: str, S, x, X) -> dict:
             "spmv_t": (lambda: AT @ x, None),
             "spmm": (lambda: A @ X, None),
         }
-    if column == "bcsr":
+    if column in ("bcsr", "bcsr-1t"):
         B = jsparse.BCSR.from_scipy_sparse(S)
         return {"spmv": (lambda: _mv(B, xd), None), "spmm": (lambda: _mv(B, Xd), None)}
     if column == "js-2dev":
@@ -186,7 +192,7 @@ def _measure_column(column, S, x, X, ops, want, tol, repeats, cells, name):
         key = (op, name, dtype)
         if op not in calls:
             cells.put(key, column, mark="n/a")
-            cells.note(f"{column}: jax.experimental.sparse.BCSR has no transpose")
+            cells.note("bcsr: jax.experimental.sparse.BCSR has no transpose")
             continue
         _common.check_and_time(
             cells, key, column, lambda op=op: calls[op],
@@ -231,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cells = _common.Cells()
     if CHILD:
-        measure(_common.CHILD_COLUMNS[CHILD], args, cells)
+        measure(CHILD_COLUMNS[CHILD], args, cells)
         _common.report_cells(cells)
         return 0
 
@@ -239,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     bandwidth = _common.copy_bandwidth(32 if args.quick else 400)
     _common.run_children(
         "bench_spmv.py",
+        CHILD_COLUMNS,
         child_argv(args),
         max(300.0, 3600.0 * args.scale),
         cells,

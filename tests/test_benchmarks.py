@@ -5,14 +5,18 @@ Timings are never asserted."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MATRICES = ("banded", "poisson2d", "random")
-SPMV_COLUMNS = ["js-1t", "js", "js-2dev", "js-dia", "dropin", "bcsr", "petsc-np1", "petsc-np2"]
+SPMV_COLUMNS = ["js-1t", "js", "js-2dev", "js-dia", "dropin", "bcsr-1t", "bcsr", "petsc-np1",
+                "petsc-np2"]
 PETSC = ("petsc-np1", "petsc-np2")
 MARKS = {"n/a", "-", "not installed"}  # what a cell may say instead of a number
 
@@ -83,6 +87,7 @@ def test_bench_spmv_quick_tables(tmp_path):
             cell = dict(zip(header, row, strict=True))
             assert (cell["js-dia"] == "-") == (row[0] == "random")
             assert (cell["bcsr"] == "n/a") == (op == "A.T @ y")
+            assert (cell["bcsr-1t"] == "n/a") == (op == "A.T @ y")
             for column in PETSC:
                 if row[1] != "float64":
                     assert cell[column] in ("n/a", "not installed")
@@ -112,7 +117,8 @@ def test_bench_spmv_quick_tables(tmp_path):
 def test_bench_cg_quick_tables():
     tables = _tables(_run("bench_cg.py"))
     assert len(tables) == 4
-    columns = ["js-1t", "js", "js-2dev", "js-dia", "jax-bcsr", "petsc-np1", "petsc-np2"]
+    columns = ["js-1t", "js", "js-2dev", "js-dia", "jax-bcsr-1t", "jax-bcsr", "petsc-np1",
+               "petsc-np2"]
     lead = ["matrix", "dtype", "n", "nnz", "iters"]
     headers = [
         [*lead, "scipy-ms", *columns],
@@ -231,3 +237,21 @@ def test_scale_quick_table(tmp_path):
     assert all(float(r[2]) >= 0 and float(r[3]) >= 0 for r in rows)
     payload = json.loads((tmp_path / "scale.json").read_text())
     assert [p["phase"] for p in payload["phases"]] == phases
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"),
+                    reason="pinning a process to a core needs os.sched_setaffinity (Linux)")
+def test_one_core_child_runs_on_one_core():
+    """The one-core columns (js-1t, bcsr-1t, jax-bcsr-1t) come from a child pinned to one
+    core before jax is imported, so XLA's own threads run there too."""
+    code = (
+        "import os, sys; sys.path.insert(0, 'benchmarks'); import _common; "
+        "child = _common.setup_env(); import jax; "
+        "print(child, len(os.sched_getaffinity(0)), jax.devices()[0].platform)"
+    )
+    env = {**os.environ, "JAXSPARSE_BENCH_CHILD": "threads1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["threads1", "1", "cpu"]
+
