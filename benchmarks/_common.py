@@ -222,7 +222,8 @@ def run_children(
     cells: Cells, backends: dict, skip: bool = False
 ) -> None:
     """Run every child configuration of ``script`` (``child_columns``: configuration ->
-    the columns that child times), one after the other, into ``cells``."""
+    the columns that child times, jaxsparse's first: the backend the child reports is
+    that column's), one after the other, into ``cells``."""
     for config, columns in child_columns.items():
         if skip:
             cells.note(f"{', '.join(columns)}: skipped (--no-children)")
