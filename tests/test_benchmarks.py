@@ -254,4 +254,3 @@ def test_one_core_child_runs_on_one_core():
                           timeout=120, cwd=ROOT, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["threads1", "1", "cpu"]
-
