@@ -8,7 +8,10 @@ the sharded ops use them with no other change. ``backend=None`` picks them on CP
 Threads: a call splits its rows (balanced by nonzeros) over ``cores // local CPU
 devices`` threads of XLA's intra-op pool, so D simulated devices do not fight over the
 cores; ``JAXSPARSE_NUM_THREADS`` overrides (read when a product is traced). Results
-never depend on the thread count.
+never depend on the thread count. A one-thread call inside a program over several
+devices pins its device's thread to a core of its own (until that thread runs another
+kind of call), so two devices do not queue on one core while another idles
+(``csrc/own_core.h``); ``JAXSPARSE_PIN_THREADS=0`` turns that off.
 
 Where the library is missing (no compiler at install time) jaxsparse uses "xla" and
 warns once; ``JAXSPARSE_REQUIRE_NATIVE=1`` makes the import fail instead (CI sets it).
@@ -16,3 +19,4 @@ warns once; ``JAXSPARSE_REQUIRE_NATIVE=1`` makes the import fail instead (CI set
 
 from ._library import missing_reason as missing_reason
 from ._lowerings import num_threads as num_threads
+from ._lowerings import own_core as own_core

@@ -45,6 +45,21 @@ def num_threads() -> int:
     return max(1, cores // max(1, len(jax.local_devices(backend="cpu"))))
 
 
+def own_core(threads: int) -> bool:
+    """Whether a call on ``threads`` threads, lowered now, pins its device's thread to a
+    core of its own (``csrc/own_core.h``): a one-thread call inside a program over more
+    than one device (a ``shard_map`` body), unless ``JAXSPARSE_PIN_THREADS=0``."""
+    if threads != 1 or os.environ.get("JAXSPARSE_PIN_THREADS", "").strip() == "0":
+        return False
+    return jax.sharding.get_abstract_mesh().size > 1
+
+
+def _thread_attrs() -> dict:
+    """The attributes every kernel takes: its thread count and the own-core switch."""
+    threads = num_threads()
+    return {"threads": np.int64(threads), "own_core": np.int64(own_core(threads))}
+
+
 def _compute_dtype(dtype) -> np.dtype | None:
     """The dtype the kernel runs in for a ``dtype`` result, or None: use the xla kernel."""
     dtype = np.dtype(dtype)
@@ -63,7 +78,7 @@ def _index_dtype(*arrays) -> np.dtype | None:
 def _ffi(target: str, shape, dtype, *args, **attrs):
     attrs = {k: np.int64(v) for k, v in attrs.items()}
     out = jax.ShapeDtypeStruct(tuple(shape), dtype)
-    return jax.ffi.ffi_call(target, out)(*args, threads=np.int64(num_threads()), **attrs)
+    return jax.ffi.ffi_call(target, out)(*args, **_thread_attrs(), **attrs)
 
 
 def _native_or_reference(op: str):
@@ -170,7 +185,7 @@ def _cg_update(x, r, p, q, alpha):
     # x and r are updated in place when the loop no longer needs the old ones
     call = jax.ffi.ffi_call("jaxsparse_cg_update", (vector, vector, real),
                             input_output_aliases={0: 0, 1: 1})
-    return tuple(call(x, r, p, q, alpha, threads=np.int64(num_threads())))
+    return tuple(call(x, r, p, q, alpha, **_thread_attrs()))
 
 
 if missing_reason() is not None:

@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "hugepages.h"
+#include "own_core.h"
 
 namespace jaxsparse {
 namespace {
@@ -86,7 +87,8 @@ ffi::Error CgUpdateImpl(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi::AnyBuffer r
                         ffi::AnyBuffer p, ffi::AnyBuffer q, ffi::AnyBuffer alpha,
                         ffi::Result<ffi::AnyBuffer> x_out,
                         ffi::Result<ffi::AnyBuffer> r_out, ffi::Result<ffi::AnyBuffer> rr,
-                        int64_t threads) {
+                        int64_t threads, int64_t own_core) {
+  KeepOnOwnCore(own_core);
   const int64_t n = static_cast<int64_t>(x.element_count());
   auto type = x.element_type();
   for (const ffi::AnyBuffer* b : {&r, &p, &q}) {
@@ -125,4 +127,5 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsparseCgUpdate, jaxsparse::CgUpdateImpl,
                                   .Ret<xla::ffi::AnyBuffer>()
                                   .Ret<xla::ffi::AnyBuffer>()
                                   .Ret<xla::ffi::AnyBuffer>()
-                                  .Attr<int64_t>("threads"));
+                                  .Attr<int64_t>("threads")
+                                  .Attr<int64_t>("own_core"));

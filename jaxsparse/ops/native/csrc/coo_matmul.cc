@@ -3,6 +3,7 @@
 // so this is a scatter (scatter.h). jnp twin: coo_matmul in jaxsparse/ops/_reference.py.
 #include "common.h"
 #include "hugepages.h"
+#include "own_core.h"
 #include "scatter.h"
 
 namespace jaxsparse {
@@ -96,7 +97,8 @@ void CooScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* 
 
 ffi::Error CooMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuffer dst,
                          ffi::AnyBuffer src, ffi::AnyBuffer b,
-                         ffi::Result<ffi::AnyBuffer> out, int64_t threads) {
+                         ffi::Result<ffi::AnyBuffer> out, int64_t threads, int64_t own_core) {
+  KeepOnOwnCore(own_core);
   int64_t cap = std::min({LeadingSize(data), LeadingSize(dst), LeadingSize(src)});
   if (dst.element_type() != src.element_type() ||
       data.element_type() != b.element_type()) {
@@ -119,4 +121,5 @@ ffi::Error CooMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuff
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsparseCooMatmul, jaxsparse::CooMatmulImpl,
                               jaxsparse::BindPoolAndBuffers<4>()
                                   .Ret<xla::ffi::AnyBuffer>()
-                                  .Attr<int64_t>("threads"));
+                                  .Attr<int64_t>("threads")
+                                  .Attr<int64_t>("own_core"));

@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "hugepages.h"
+#include "own_core.h"
 #include "scatter.h"
 
 namespace jaxsparse {
@@ -276,7 +277,8 @@ void CsrScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* 
 ffi::Error CsrMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuffer indices,
                          ffi::AnyBuffer indptr, ffi::AnyBuffer b,
                          ffi::Result<ffi::AnyBuffer> out, int64_t transpose,
-                         int64_t threads) {
+                         int64_t threads, int64_t own_core) {
+  KeepOnOwnCore(own_core);
   int64_t n_rows = LeadingSize(indptr) - 1;
   int64_t n_cols = transpose ? LeadingSize(*out) : LeadingSize(b);
   int64_t cap = std::min<int64_t>(LeadingSize(data), LeadingSize(indices));
@@ -310,4 +312,5 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsparseCsrMatmul, jaxsparse::CsrMatmulImpl,
                               jaxsparse::BindPoolAndBuffers<4>()
                                   .Ret<xla::ffi::AnyBuffer>()
                                   .Attr<int64_t>("transpose")
-                                  .Attr<int64_t>("threads"));
+                                  .Attr<int64_t>("threads")
+                                  .Attr<int64_t>("own_core"));

@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "hugepages.h"
+#include "own_core.h"
 
 namespace jaxsparse {
 namespace {
@@ -191,7 +192,8 @@ void DiaMatmul(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* o
 
 ffi::Error DiaMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuffer offsets,
                          ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> out,
-                         int64_t transpose, int64_t width, int64_t threads) {
+                         int64_t transpose, int64_t width, int64_t threads, int64_t own_core) {
+  KeepOnOwnCore(own_core);
   auto dims = data.dimensions();
   if (dims.size() != 2 || data.element_type() != b.element_type() ||
       LeadingSize(offsets) != dims[0]) {
@@ -221,4 +223,5 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsparseDiaMatmul, jaxsparse::DiaMatmulImpl,
                                   .Ret<xla::ffi::AnyBuffer>()
                                   .Attr<int64_t>("transpose")
                                   .Attr<int64_t>("width")
-                                  .Attr<int64_t>("threads"));
+                                  .Attr<int64_t>("threads")
+                                  .Attr<int64_t>("own_core"));

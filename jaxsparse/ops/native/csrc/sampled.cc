@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "hugepages.h"
+#include "own_core.h"
 
 namespace jaxsparse {
 namespace {
@@ -62,7 +63,8 @@ void CooSampled(ffi::ThreadPool& pool, int64_t threads, const I* row, const I* c
 // is_csr: (i0, i1) = (indices, indptr); else (row, col).
 ffi::Error SampledImpl(ffi::ThreadPool pool, ffi::AnyBuffer i0, ffi::AnyBuffer i1,
                        ffi::AnyBuffer p, ffi::AnyBuffer qt, ffi::Result<ffi::AnyBuffer> out,
-                       int64_t is_csr, int64_t threads) {
+                       int64_t is_csr, int64_t threads, int64_t own_core) {
+  KeepOnOwnCore(own_core);
   int64_t cap = LeadingSize(*out);
   int64_t n_rows = LeadingSize(p), n_cols = LeadingSize(qt), k = TrailingSize(p);
   if (i0.element_type() != i1.element_type() || p.element_type() != qt.element_type() ||
@@ -88,4 +90,5 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsparseSampled, jaxsparse::SampledImpl,
                               jaxsparse::BindPoolAndBuffers<4>()
                                   .Ret<xla::ffi::AnyBuffer>()
                                   .Attr<int64_t>("is_csr")
-                                  .Attr<int64_t>("threads"));
+                                  .Attr<int64_t>("threads")
+                                  .Attr<int64_t>("own_core"));

@@ -1,0 +1,151 @@
+"""A device's thread keeps a core of its own while it runs a program over several devices
+(``ops/native/csrc/own_core.h``): Linux would otherwise wake two device threads on one
+core now and then, while the other core idles."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import jax
+import numpy as np
+import pytest
+import scipy.sparse as sps
+from jax.sharding import PartitionSpec as P
+
+import jaxsparse as js
+from jaxsparse.ops.native import _library, missing_reason, own_core
+
+pytestmark = pytest.mark.skipif(missing_reason() is not None,
+                                reason=f"native kernels unavailable: {missing_reason()}")
+
+
+def _traced_own_core(devices: int, threads: int) -> bool:
+    """own_core(threads) as the lowering of a product inside a shard_map body over
+    ``devices`` devices sees it."""
+    seen = []
+    mesh = jax.make_mesh((devices,), ("x",), devices=jax.devices()[:devices])
+
+    def body(v):
+        seen.append(own_core(threads))
+        return v
+
+    jax.jit(jax.shard_map(body, mesh=mesh, in_specs=P(), out_specs=P())).trace(np.ones(4))
+    return seen[0]
+
+
+def test_only_one_thread_calls_in_multi_device_programs_pin(monkeypatch):
+    monkeypatch.delenv("JAXSPARSE_PIN_THREADS", raising=False)
+    assert own_core(1) is False  # outside any multi-device program
+    assert _traced_own_core(2, 1) is True
+    assert _traced_own_core(2, 2) is False  # the call has threads of the pool to use
+    assert _traced_own_core(1, 1) is False
+    monkeypatch.setenv("JAXSPARSE_PIN_THREADS", "0")
+    assert _traced_own_core(2, 1) is False
+
+
+def test_the_lowering_passes_the_switch(monkeypatch):
+    monkeypatch.setenv("JAXSPARSE_NUM_THREADS", "1")
+    monkeypatch.delenv("JAXSPARSE_PIN_THREADS", raising=False)
+    S = sps.random(64, 64, density=0.1, format="csr", random_state=0)
+    x = np.ones(64)
+    mesh = jax.make_mesh((2,), ("x",), devices=jax.devices()[:2])
+    As = js.sharding.shard(js.CSR.from_scipy(S), mesh, axis="x")
+    product = jax.jit(lambda A, v: A @ v)
+    sharded = product.lower(As, As.shard_vector(x)).as_text()
+    single = product.lower(js.CSR.from_scipy(S), x).as_text()
+    assert "own_core = 1" in sharded and "own_core = 0" not in sharded
+    assert "own_core = 0" in single and "own_core = 1" not in single
+
+
+_CHILD = r"""
+import ctypes, json, os
+import jax, numpy as np, scipy.sparse as sps
+import jaxsparse as js
+from jaxsparse.ops.native import _library
+
+lib = ctypes.CDLL(str(_library.library_path()))
+lib.JaxsparsePinnedThreads.restype = ctypes.c_int64
+
+
+def state():
+    one_core = {}
+    for tid in map(int, os.listdir("/proc/self/task")):
+        try:
+            cores = os.sched_getaffinity(tid)
+        except OSError:  # the thread ended meanwhile
+            continue
+        if len(cores) == 1:
+            one_core[tid] = min(cores)
+    return {"count": lib.JaxsparsePinnedThreads(), "cores": sorted(one_core.values()),
+            "main": os.getpid() in one_core}
+
+
+S = sps.random(4000, 4000, density=0.002, format="csr", random_state=1)
+x = np.random.default_rng(0).standard_normal(4000)
+A = js.CSR.from_scipy(S)
+mesh = jax.make_mesh((2,), ("x",))
+As = js.sharding.shard(A, mesh, axis="x")
+xs = As.shard_vector(x)
+product = jax.jit(lambda A, v: A @ v)
+for _ in range(3):
+    y = np.asarray(As.unshard_vector(product(As, xs)))
+assert np.allclose(y, S @ x, rtol=1e-4, atol=1e-4)
+print(json.dumps(state()))
+"""
+
+
+def _run_child(**env_extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAXSPARSE_")}
+    env.update(JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES="2", **env_extra)
+    result = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True,
+                            timeout=180, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread affinity is Linux's")
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity")
+                    else True, reason="needs two cores to give two devices one each")
+def test_device_threads_get_cores_of_their_own():
+    out = _run_child()
+    # Two device threads, each pinned to a core of its own; the Python thread never.
+    assert out["count"] == 2, out
+    assert len(out["cores"]) == 2 and len(set(out["cores"])) == 2, out
+    assert not out["main"], out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread affinity is Linux's")
+def test_pinning_turns_off():
+    assert _run_child(JAXSPARSE_PIN_THREADS="0") == {"count": 0, "cores": [], "main": False}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread affinity is Linux's")
+def test_a_thread_is_pinned_once_and_given_its_cores_back():
+    lib = ctypes.CDLL(str(_library.library_path()))
+    lib.JaxsparseKeepOnOwnCore.argtypes = [ctypes.c_int64]
+    seen = {}
+
+    def worker():  # a thread of its own, as a device's thread is
+        seen["before"] = os.sched_getaffinity(0)
+        lib.JaxsparseKeepOnOwnCore(1)
+        seen["pinned"] = os.sched_getaffinity(0)
+        lib.JaxsparseKeepOnOwnCore(1)
+        seen["again"] = os.sched_getaffinity(0)
+        lib.JaxsparseKeepOnOwnCore(0)
+        seen["after"] = os.sched_getaffinity(0)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert len(seen["pinned"]) == 1 and seen["pinned"] <= seen["before"], seen
+    assert seen["again"] == seen["pinned"], seen
+    assert seen["after"] == seen["before"], seen
+    # The process's main thread (the user's) is never pinned.
+    before = os.sched_getaffinity(0)
+    lib.JaxsparseKeepOnOwnCore(1)
+    assert os.sched_getaffinity(0) == before
