@@ -18,7 +18,8 @@ import scipy.sparse as sps
 from jax.sharding import PartitionSpec as P
 
 import jaxsparse as js
-from jaxsparse.ops.native import _library, missing_reason, own_core
+from jaxsparse.ops.native import _library, _lowerings, missing_reason, own_core
+from jaxsparse.ops.native._lowerings import pins_threads
 
 pytestmark = pytest.mark.skipif(missing_reason() is not None,
                                 reason=f"native kernels unavailable: {missing_reason()}")
@@ -38,8 +39,21 @@ def _traced_own_core(devices: int, threads: int) -> bool:
     return seen[0]
 
 
+@pytest.mark.parametrize("threads, program, local, cores, pins", [
+    (1, 2, 2, 2, True),    # 2 simulated devices on 2 cores
+    (1, 4, 4, 2, True),    # 4 on 2: two threads a core, spread
+    (2, 2, 2, 4, False),   # the call has pool threads to spread over
+    (1, 1, 2, 2, False),   # a one-device program
+    (1, 2, 1, 2, False),   # 2 processes of 1 device (jaxsparse.launch): shared cores
+    (1, 4, 2, 4, False),   # 2 processes of 2 devices on 4 cores: shared cores
+])
+def test_when_threads_are_pinned(threads, program, local, cores, pins):
+    assert pins_threads(threads, program, local, cores) is pins
+
+
 def test_only_one_thread_calls_in_multi_device_programs_pin(monkeypatch):
     monkeypatch.delenv("JAXSPARSE_PIN_THREADS", raising=False)
+    monkeypatch.setattr(_lowerings, "_cores", lambda: 2)  # 4 test devices on 2 cores
     assert own_core(1) is False  # outside any multi-device program
     assert _traced_own_core(2, 1) is True
     assert _traced_own_core(2, 2) is False  # the call has threads of the pool to use
@@ -51,6 +65,7 @@ def test_only_one_thread_calls_in_multi_device_programs_pin(monkeypatch):
 def test_the_lowering_passes_the_switch(monkeypatch):
     monkeypatch.setenv("JAXSPARSE_NUM_THREADS", "1")
     monkeypatch.delenv("JAXSPARSE_PIN_THREADS", raising=False)
+    monkeypatch.setattr(_lowerings, "_cores", lambda: 2)
     S = sps.random(64, 64, density=0.1, format="csr", random_state=0)
     x = np.ones(64)
     mesh = jax.make_mesh((2,), ("x",), devices=jax.devices()[:2])
@@ -64,6 +79,7 @@ def test_the_lowering_passes_the_switch(monkeypatch):
 
 _CHILD = r"""
 import ctypes, json, os
+os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])  # 2 devices on 2 cores
 import jax, numpy as np, scipy.sparse as sps
 import jaxsparse as js
 from jaxsparse.ops.native import _library

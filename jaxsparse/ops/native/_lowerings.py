@@ -26,6 +26,14 @@ _KERNEL_DTYPES = frozenset(
 _INDEX_DTYPES = frozenset((np.dtype(np.int32), np.dtype(np.int64)))
 
 
+def _cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def num_threads() -> int:
     """Threads one native call uses: ``JAXSPARSE_NUM_THREADS``, else the cores this
     process may run on divided by its local CPU devices (at least 1)."""
@@ -38,20 +46,27 @@ def num_threads() -> int:
         if value < 1:
             raise ValueError(f"JAXSPARSE_NUM_THREADS must be a positive integer, got {env!r}")
         return value
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, len(jax.local_devices(backend="cpu"))))
+    return max(1, _cores() // max(1, len(jax.local_devices(backend="cpu"))))
+
+
+def pins_threads(threads: int, program_devices: int, local_devices: int, cores: int) -> bool:
+    """The rule of :func:`own_core`: a one-thread call, in a program over more than one
+    device, in a process with more than one CPU device and at least as many of them as
+    cores it may use. Only then do its device threads alone fill its cores; a process
+    that shares them with others (``jaxsparse.launch`` gives each process its share of
+    threads) leaves placement to Linux, since every process would count from the same
+    first core."""
+    return threads == 1 and program_devices > 1 and 1 < local_devices and cores <= local_devices
 
 
 def own_core(threads: int) -> bool:
     """Whether a call on ``threads`` threads, lowered now, pins its device's thread to a
-    core of its own (``csrc/own_core.h``): a one-thread call inside a program over more
-    than one device (a ``shard_map`` body), unless ``JAXSPARSE_PIN_THREADS=0``."""
-    if threads != 1 or os.environ.get("JAXSPARSE_PIN_THREADS", "").strip() == "0":
+    core of its own (``csrc/own_core.h``; :func:`pins_threads` says when), unless
+    ``JAXSPARSE_PIN_THREADS=0``."""
+    if os.environ.get("JAXSPARSE_PIN_THREADS", "").strip() == "0":
         return False
-    return jax.sharding.get_abstract_mesh().size > 1
+    return pins_threads(threads, jax.sharding.get_abstract_mesh().size,
+                        len(jax.local_devices(backend="cpu")), _cores())
 
 
 def _thread_attrs() -> dict:

@@ -14,8 +14,9 @@
 
 namespace jaxsparse {
 
-// own_core != 0 (the Python lowering decides: a one-thread call inside a program over
-// more than one device, unless JAXSPARSE_PIN_THREADS=0): pins the calling thread to its
+// own_core != 0 (the Python lowering decides, _lowerings.pins_threads: a one-thread call
+// in a program over several devices, in a process with at least as many CPU devices as
+// cores; JAXSPARSE_PIN_THREADS=0 turns it off): pins the calling thread to its
 // core, chosen on its first such call as the next in turn among the cores it may use,
 // and leaves it there, so that the next launch wakes it there. own_core == 0 (any other
 // call) gives a pinned thread its earlier affinity back. Never the process's main thread
