@@ -1,6 +1,6 @@
-"""A device's thread keeps a core of its own while it runs a program over several devices
-(``ops/native/csrc/own_core.h``): Linux would otherwise wake two device threads on one
-core now and then, while the other core idles."""
+"""The threads that run the devices' shares of a multi-device program keep a core each
+(``ops/native/csrc/own_core.h``): Linux would otherwise wake two of them on one core now
+and then, while the other core idles."""
 
 from __future__ import annotations
 
@@ -129,7 +129,8 @@ def _run_child(**env_extra) -> dict:
                     else True, reason="needs two cores to give two devices one each")
 def test_device_threads_get_cores_of_their_own():
     out = _run_child()
-    # Two device threads, each pinned to a core of its own; the Python thread never.
+    # Two threads ran the devices' shares, each now pinned to a core of its own; the
+    # Python thread never.
     assert out["count"] == 2, out
     assert len(out["cores"]) == 2 and len(set(out["cores"])) == 2, out
     assert not out["main"], out
@@ -146,7 +147,7 @@ def test_a_thread_is_pinned_once_and_given_its_cores_back():
     lib.JaxsparseKeepOnOwnCore.argtypes = [ctypes.c_int64]
     seen = {}
 
-    def worker():  # a thread of its own, as a device's thread is
+    def worker():  # a thread of its own, as PJRT's are
         seen["before"] = os.sched_getaffinity(0)
         lib.JaxsparseKeepOnOwnCore(1)
         seen["pinned"] = os.sched_getaffinity(0)

@@ -9,9 +9,10 @@ Threads: a call splits its rows (balanced by nonzeros) over ``cores // local CPU
 devices`` threads of XLA's intra-op pool, so D simulated devices do not fight over the
 cores; ``JAXSPARSE_NUM_THREADS`` overrides (read when a product is traced). Results
 never depend on the thread count. A one-thread call inside a program over several
-devices pins its device's thread to a core of its own (until that thread runs another
-kind of call), so two devices do not queue on one core while another idles
-(``csrc/own_core.h``); ``JAXSPARSE_PIN_THREADS=0`` turns that off.
+devices pins the thread running it (PJRT's, for one device's share) to a core of its
+own until that thread runs another kind of call, so two devices' shares do not queue on
+one core while another idles (``csrc/own_core.h``); ``JAXSPARSE_PIN_THREADS=0`` turns
+that off.
 
 Where the library is missing (no compiler at install time) jaxsparse uses "xla" and
 warns once; ``JAXSPARSE_REQUIRE_NATIVE=1`` makes the import fail instead (CI sets it).

@@ -52,16 +52,16 @@ def num_threads() -> int:
 def pins_threads(threads: int, program_devices: int, local_devices: int, cores: int) -> bool:
     """The rule of :func:`own_core`: a one-thread call, in a program over more than one
     device, in a process with more than one CPU device and at least as many of them as
-    cores it may use. Only then do its device threads alone fill its cores; a process
-    that shares them with others (``jaxsparse.launch`` gives each process its share of
-    threads) leaves placement to Linux, since every process would count from the same
-    first core."""
+    cores it may use. Only then do the threads running its devices' shares alone fill
+    its cores; a process that shares them with others (``jaxsparse.launch`` gives each
+    process its share of threads) leaves placement to Linux, since every process would
+    count from the same first core."""
     return threads == 1 and program_devices > 1 and 1 < local_devices and cores <= local_devices
 
 
 def own_core(threads: int) -> bool:
-    """Whether a call on ``threads`` threads, lowered now, pins its device's thread to a
-    core of its own (``csrc/own_core.h``; :func:`pins_threads` says when), unless
+    """Whether a call on ``threads`` threads, lowered now, pins the thread running it to
+    a core of its own (``csrc/own_core.h``; :func:`pins_threads` says when), unless
     ``JAXSPARSE_PIN_THREADS=0``."""
     if os.environ.get("JAXSPARSE_PIN_THREADS", "").strip() == "0":
         return False
