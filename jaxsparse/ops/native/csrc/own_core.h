@@ -19,13 +19,13 @@ namespace jaxsparse {
 
 // own_core != 0 (the Python lowering decides, _lowerings.pins_threads: a one-thread call
 // in a program over several devices, in a process with at least as many CPU devices as
-// cores; JAXSPARSE_PIN_THREADS=0 turns it off): pins the calling thread to its
-// core, chosen on its first such call as the next in turn among the cores it may use
-// (so D pool threads spread over the cores), and leaves it there, so that the next
-// launch wakes it there. own_core == 0 (any other
-// call) gives a pinned thread its earlier affinity back. Never the process's main thread
-// (the user's Python thread, were PJRT ever to run a device's program there); a no-op
-// off Linux; a system call only when the state changes.
+// cores; JAXSPARSE_PIN_THREADS=0 turns it off): pins the calling thread to its core,
+// chosen on its first such call as the next in turn among the cores it may use (so D
+// pool threads spread over the cores), and leaves it there, so that the next launch
+// wakes it there. own_core == 0 (any other call) gives a pinned thread its earlier
+// affinity back. Never the process's main thread (PJRT runs one-device programs there,
+// inline: the user's Python thread); a no-op off Linux; a system call only when the
+// state changes.
 void KeepOnOwnCore(int64_t own_core);
 
 }  // namespace jaxsparse
