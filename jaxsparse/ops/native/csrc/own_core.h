@@ -8,7 +8,7 @@
 // itself, both often land on the other core, and the core the Python thread then leaves
 // stays idle. perf, system-wide, on the 2-device banded product timed alternately with
 // SciPy: both threads on one core in about 1 call in 4, the second waiting 2-9 ms for
-// the balancer (10.2-11.3 ms a call); with each pinned to a core of its own, 8.0-8.8 ms.
+// the balancer (9.5-11.8 ms a call); with each pinned to a core of its own, 8.0-8.9 ms.
 // Pinning by device instead (device d to the d-th core) moved the threads at the start
 // of most calls, since the pool hands the shares out afresh, and lost that gain.
 #pragma once
