@@ -39,27 +39,30 @@ def _traced_own_core(devices: int, threads: int) -> bool:
     return seen[0]
 
 
-@pytest.mark.parametrize("threads, program, local, cores, pins", [
-    (1, 2, 2, 2, True),    # 2 simulated devices on 2 cores
-    (1, 4, 4, 2, True),    # 4 on 2: two threads a core, spread
-    (2, 2, 2, 4, False),   # the call has pool threads to spread over
-    (1, 1, 2, 2, False),   # a one-device program
-    (1, 2, 1, 2, False),   # 2 processes of 1 device (jaxsparse.launch): shared cores
-    (1, 4, 2, 4, False),   # 2 processes of 2 devices on 4 cores: shared cores
+@pytest.mark.parametrize("threads, program, every, local, cores, pins", [
+    (1, 2, 2, 2, 2, True),    # 2 simulated devices on 2 cores
+    (1, 4, 4, 4, 2, True),    # 4 on 2: two threads a core, spread
+    (1, 2, 4, 4, 2, False),   # a program over 2 of the 4: its threads may share a core
+    (2, 2, 2, 2, 4, False),   # the call has pool threads to spread over
+    (1, 1, 2, 2, 2, False),   # a one-device program
+    (1, 2, 2, 1, 2, False),   # 2 processes of 1 device (jaxsparse.launch): shared cores
+    (1, 4, 4, 2, 4, False),   # 2 processes of 2 devices on 4 cores: shared cores
 ])
-def test_when_threads_are_pinned(threads, program, local, cores, pins):
-    assert pins_threads(threads, program, local, cores) is pins
+def test_when_threads_are_pinned(threads, program, every, local, cores, pins):
+    assert pins_threads(threads, program, every, local, cores) is pins
 
 
 def test_only_one_thread_calls_in_multi_device_programs_pin(monkeypatch):
     monkeypatch.delenv("JAXSPARSE_PIN_THREADS", raising=False)
     monkeypatch.setattr(_lowerings, "_cores", lambda: 2)  # 4 test devices on 2 cores
     assert own_core(1) is False  # outside any multi-device program
-    assert _traced_own_core(2, 1) is True
-    assert _traced_own_core(2, 2) is False  # the call has threads of the pool to use
+    every = len(jax.devices())
+    assert _traced_own_core(every, 1) is True
+    assert _traced_own_core(every, 2) is False  # the call has threads of the pool to use
+    assert _traced_own_core(2, 1) is False  # a program over some of the devices
     assert _traced_own_core(1, 1) is False
     monkeypatch.setenv("JAXSPARSE_PIN_THREADS", "0")
-    assert _traced_own_core(2, 1) is False
+    assert _traced_own_core(every, 1) is False
 
 
 def test_the_lowering_passes_the_switch(monkeypatch):
@@ -68,13 +71,17 @@ def test_the_lowering_passes_the_switch(monkeypatch):
     monkeypatch.setattr(_lowerings, "_cores", lambda: 2)
     S = sps.random(64, 64, density=0.1, format="csr", random_state=0)
     x = np.ones(64)
-    mesh = jax.make_mesh((2,), ("x",), devices=jax.devices()[:2])
+    mesh = jax.make_mesh((len(jax.devices()),), ("x",))
     As = js.sharding.shard(js.CSR.from_scipy(S), mesh, axis="x")
     product = jax.jit(lambda A, v: A @ v)
     sharded = product.lower(As, As.shard_vector(x)).as_text()
     single = product.lower(js.CSR.from_scipy(S), x).as_text()
+    half = jax.make_mesh((2,), ("x",), devices=jax.devices()[:2])
+    Ah = js.sharding.shard(js.CSR.from_scipy(S), half, axis="x")
+    some = product.lower(Ah, Ah.shard_vector(x)).as_text()
     assert "own_core = 1" in sharded and "own_core = 0" not in sharded
     assert "own_core = 0" in single and "own_core = 1" not in single
+    assert "own_core = 0" in some and "own_core = 1" not in some
 
 
 _CHILD = r"""

@@ -8,8 +8,8 @@ the sharded ops use them with no other change. ``backend=None`` picks them on CP
 Threads: a call splits its rows (balanced by nonzeros) over ``cores // local CPU
 devices`` threads of XLA's intra-op pool, so D simulated devices do not fight over the
 cores; ``JAXSPARSE_NUM_THREADS`` overrides (read when a product is traced). Results
-never depend on the thread count. A one-thread call inside a program over several
-devices pins the thread running it (PJRT's, for one device's share) to a core of its
+never depend on the thread count. A one-thread call inside a program over every
+device pins the thread running it (PJRT's, for one device's share) to a core of its
 own until that thread runs another kind of call, so two devices' shares do not queue on
 one core while another idles (``csrc/own_core.h``); ``JAXSPARSE_PIN_THREADS=0`` turns
 that off.

@@ -49,14 +49,18 @@ def num_threads() -> int:
     return max(1, _cores() // max(1, len(jax.local_devices(backend="cpu"))))
 
 
-def pins_threads(threads: int, program_devices: int, local_devices: int, cores: int) -> bool:
-    """The rule of :func:`own_core`: a one-thread call, in a program over more than one
-    device, in a process with more than one CPU device and at least as many of them as
-    cores it may use. Only then do the threads running its devices' shares alone fill
-    its cores; a process that shares them with others (``jaxsparse.launch`` gives each
-    process its share of threads) leaves placement to Linux, since every process would
-    count from the same first core."""
-    return threads == 1 and program_devices > 1 and 1 < local_devices and cores <= local_devices
+def pins_threads(threads: int, program_devices: int, all_devices: int, local_devices: int,
+                 cores: int) -> bool:
+    """The rule of :func:`own_core`: a one-thread call, in a program over every device
+    (more than one), in a process with more than one CPU device and at least as many of
+    them as cores it may use. Only then do the threads running its devices' shares alone
+    fill its cores. A program over some of the devices (2 of 4 simulated ones on 2
+    cores) runs on some of PJRT's threads, which may have been given the same core, so
+    it leaves placement to Linux; so does a process that shares its cores with others
+    (``jaxsparse.launch`` gives each process its share of threads), since every process
+    would count from the same first core."""
+    return (threads == 1 and 1 < program_devices == all_devices
+            and 1 < local_devices and cores <= local_devices)
 
 
 def own_core(threads: int) -> bool:
@@ -66,7 +70,7 @@ def own_core(threads: int) -> bool:
     if os.environ.get("JAXSPARSE_PIN_THREADS", "").strip() == "0":
         return False
     return pins_threads(threads, jax.sharding.get_abstract_mesh().size,
-                        len(jax.local_devices(backend="cpu")), _cores())
+                        len(jax.devices()), len(jax.local_devices(backend="cpu")), _cores())
 
 
 def _thread_attrs() -> dict:

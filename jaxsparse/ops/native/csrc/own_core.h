@@ -18,7 +18,7 @@
 namespace jaxsparse {
 
 // own_core != 0 (the Python lowering decides, _lowerings.pins_threads: a one-thread call
-// in a program over several devices, in a process with at least as many CPU devices as
+// in a program over every device, in a process with at least as many CPU devices as
 // cores; JAXSPARSE_PIN_THREADS=0 turns it off): pins the calling thread to its core,
 // chosen on its first such call as the next in turn among the cores it may use (so D
 // pool threads spread over the cores), and leaves it there, so that the next launch
