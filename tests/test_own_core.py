@@ -136,10 +136,10 @@ def _run_child(**env_extra) -> dict:
                     else True, reason="needs two cores to give two devices one each")
 def test_device_threads_get_cores_of_their_own():
     out = _run_child()
-    # Two threads ran the devices' shares, each now pinned to a core of its own; the
-    # Python thread never.
-    assert out["count"] == 2, out
-    assert len(out["cores"]) == 2 and len(set(out["cores"])) == 2, out
+    # The threads that ran the devices' shares (two here: PJRT's pool for two devices)
+    # are each pinned to one core, in turn over both; the Python thread never.
+    assert out["count"] >= 2 and len(out["cores"]) == out["count"], out
+    assert set(out["cores"]) == set(sorted(os.sched_getaffinity(0))[:2]), out
     assert not out["main"], out
 
 
