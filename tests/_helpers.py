@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import numpy as np
 import scipy.sparse as sps
@@ -90,3 +91,11 @@ def backend_compiles():
         yield compiles
     finally:
         monitoring.unregister_event_duration_listener(count)
+
+
+def child_env(**extra) -> dict:
+    """The environment of a child Python process that tests jaxsparse on CPU: this one's,
+    without the ``JAXSPARSE_`` settings of the test run, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAXSPARSE_")}
+    env.update(JAX_PLATFORMS="cpu", **extra)
+    return env

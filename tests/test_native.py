@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as sps
-from _helpers import assert_close, random_scipy
+from _helpers import assert_close, child_env, random_scipy
 from strategies import padded_csr
 
 import jaxsparse as js
@@ -634,16 +634,10 @@ print("fallback ok")
 """
 
 
-def _child_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JAXSPARSE_")}
-    env.update(JAX_PLATFORMS="cpu", **extra)
-    return env
-
-
 def test_missing_library_falls_back_to_xla_with_one_warning():
     result = subprocess.run([sys.executable, "-c", _FALLBACK], capture_output=True,
                             text=True, timeout=120,
-                            env=_child_env(JAXSPARSE_DISABLE_NATIVE="1"))
+                            env=child_env(JAXSPARSE_DISABLE_NATIVE="1"))
     assert result.returncode == 0, result.stderr
     assert "fallback ok" in result.stdout
 
@@ -651,7 +645,7 @@ def test_missing_library_falls_back_to_xla_with_one_warning():
 def test_required_native_library_fails_loudly():
     result = subprocess.run([sys.executable, "-c", "import jaxsparse"], capture_output=True,
                             text=True, timeout=120,
-                            env=_child_env(JAXSPARSE_DISABLE_NATIVE="1",
+                            env=child_env(JAXSPARSE_DISABLE_NATIVE="1",
                                            JAXSPARSE_REQUIRE_NATIVE="1"))
     assert result.returncode != 0
     assert "JAXSPARSE_REQUIRE_NATIVE is set but disabled by" in result.stderr
@@ -674,7 +668,7 @@ def test_build_without_a_compiler_still_installs(tmp_path):
         [sys.executable, "setup.py", "build_ext", "--build-lib", str(tmp_path / "lib"),
          "--build-temp", str(tmp_path / "tmp")],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env=_child_env(CC="false", CXX="false"),
+        env=child_env(CC="false", CXX="false"),
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "jaxsparse native CPU kernels were not built" in result.stderr

@@ -15,6 +15,7 @@ import jax
 import numpy as np
 import pytest
 import scipy.sparse as sps
+from _helpers import child_env
 from jax.sharding import PartitionSpec as P
 
 import jaxsparse as js
@@ -23,6 +24,8 @@ from jaxsparse.ops.native._lowerings import pins_threads
 
 pytestmark = pytest.mark.skipif(missing_reason() is not None,
                                 reason=f"native kernels unavailable: {missing_reason()}")
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="thread affinity is Linux's")
 
 
 def _traced_own_core(devices: int, threads: int) -> bool:
@@ -123,17 +126,15 @@ print(json.dumps(state()))
 
 
 def _run_child(**env_extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JAXSPARSE_")}
-    env.update(JAX_PLATFORMS="cpu", JAX_NUM_CPU_DEVICES="2", **env_extra)
     result = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True,
-                            timeout=180, env=env)
+                            timeout=180, env=child_env(JAX_NUM_CPU_DEVICES="2", **env_extra))
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread affinity is Linux's")
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity")
-                    else True, reason="needs two cores to give two devices one each")
+@linux_only
+@pytest.mark.skipif(_lowerings._cores() < 2, reason="needs two cores to give two devices "
+                                                    "one each")
 def test_device_threads_get_cores_of_their_own():
     out = _run_child()
     # The threads that ran the devices' shares (two here: PJRT's pool for two devices)
@@ -143,12 +144,12 @@ def test_device_threads_get_cores_of_their_own():
     assert not out["main"], out
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread affinity is Linux's")
+@linux_only
 def test_pinning_turns_off():
     assert _run_child(JAXSPARSE_PIN_THREADS="0") == {"count": 0, "cores": [], "main": False}
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread affinity is Linux's")
+@linux_only
 def test_a_thread_is_pinned_once_and_given_its_cores_back():
     lib = ctypes.CDLL(str(_library.library_path()))
     lib.JaxsparseKeepOnOwnCore.argtypes = [ctypes.c_int64]
