@@ -17,6 +17,7 @@ import numpy as np
 from . import _host, _validate
 from ._base import AbstractSparseMatrix, concrete_int, host_array, mask_values
 from ._index import index_dtype
+from ._offsets import diagonal_offsets
 
 
 class AbstractCompressed(AbstractSparseMatrix):
@@ -41,9 +42,13 @@ class AbstractCompressed(AbstractSparseMatrix):
         return self.data, self.indices, self.indptr, self._major_minor, not self._major_is_row
 
     def _matmul(self, b: jax.Array, *, transpose: bool, backend: str) -> jax.Array:
-        from ..ops._primitives import CSR_KERNELS
+        from ..ops._primitives import CSR_KERNELS, CSR_OFFSETS_MATVEC
 
         data, indices, indptr, shape, flipped = self._kernel_args()
+        offsets = self.diagonal_offsets
+        if offsets is not None and transpose == flipped and b.ndim == 1 and data.ndim == 1:
+            return CSR_OFFSETS_MATVEC.bind(data, indices, indptr, offsets, b, shape=shape,
+                                           backend=backend)
         return CSR_KERNELS.matmul.bind(
             data, indices, indptr, b, shape=shape, transpose=transpose != flipped,
             backend=backend,
@@ -56,6 +61,13 @@ class AbstractCompressed(AbstractSparseMatrix):
         if flipped:  # (p @ q)[i, j] == (q.T @ p.T)[j, i]
             p, q = q.T, p.T
         return CSR_KERNELS.sampled.bind(indices, indptr, p, q, shape=shape, backend=backend)
+
+    def __repr__(self) -> str:
+        base = super().__repr__()
+        if self.diagonal_offsets is None:
+            return base
+        # the products read these instead of the indices (formats/_offsets.py)
+        return f"{base[:-1]}, diagonal_offsets={np.dtype(self.diagonal_offsets.dtype)})"
 
     # -- basic properties ---------------------------------------------------------------
     @property
@@ -88,7 +100,8 @@ class AbstractCompressed(AbstractSparseMatrix):
             )
         return type(self)(data, self.indices, self.indptr, shape=self.shape,
                           has_sorted_indices=self.has_sorted_indices,
-                          has_canonical_format=self.has_canonical_format)
+                          has_canonical_format=self.has_canonical_format,
+                          diagonal_offsets=self.diagonal_offsets)
 
     def astype(self, dtype):
         return self.with_data(self.data.astype(_validate.check_data_dtype(dtype, "dtype")))
@@ -185,10 +198,16 @@ class AbstractCompressed(AbstractSparseMatrix):
         indices = xp.where(real, indices, n_minor).astype(idx_dtype)
         data = mask_values(real.reshape(real.shape + (1,) * (data.ndim - 1)), data, xp)
         sorted_ = canonical = False
+        offsets = None
         if _validate.is_concrete(indices, indptr):
-            sorted_, canonical = _host_order(np.asarray(indices), np.asarray(indptr))
-        return cls(*_host.to_device(data, indices, indptr), shape=shape,
-                   has_sorted_indices=sorted_, has_canonical_format=canonical)
+            host_indices, host_indptr = np.asarray(indices), np.asarray(indptr)
+            sorted_, canonical = _host_order(host_indices, host_indptr)
+            offsets = diagonal_offsets(host_indices, host_indptr)
+        data, indices, indptr = _host.to_device(data, indices, indptr)
+        if offsets is not None:
+            (offsets,) = _host.to_device(offsets)
+        return cls(data, indices, indptr, shape=shape, has_sorted_indices=sorted_,
+                   has_canonical_format=canonical, diagonal_offsets=offsets)
 
     @classmethod
     def from_scipy(cls, matrix):

@@ -30,6 +30,7 @@ class CSC(AbstractCompressed):
     shape: tuple[int, int] = dataclasses.field(metadata=_static)
     has_sorted_indices: bool = dataclasses.field(default=False, metadata=_static)
     has_canonical_format: bool = dataclasses.field(default=False, metadata=_static)
+    diagonal_offsets: jax.Array | None = None  # formats/_offsets.py
 
     format_name = "csc"
     kernel_layout = "csr"  # as the transposed CSR product
@@ -42,7 +43,8 @@ class CSC(AbstractCompressed):
 
         return CSR(self.data, self.indices, self.indptr, shape=self.shape[::-1],
                    has_sorted_indices=self.has_sorted_indices,
-                   has_canonical_format=self.has_canonical_format)
+                   has_canonical_format=self.has_canonical_format,
+                   diagonal_offsets=self.diagonal_offsets)
 
     def tocsc(self):
         return self

@@ -37,6 +37,7 @@ class CSR(AbstractCompressed):
     shape: tuple[int, int] = dataclasses.field(metadata=_static)
     has_sorted_indices: bool = dataclasses.field(default=False, metadata=_static)
     has_canonical_format: bool = dataclasses.field(default=False, metadata=_static)
+    diagonal_offsets: jax.Array | None = None  # formats/_offsets.py
 
     format_name = "csr"
     kernel_layout = "csr"
@@ -49,7 +50,8 @@ class CSR(AbstractCompressed):
 
         return CSC(self.data, self.indices, self.indptr, shape=self.shape[::-1],
                    has_sorted_indices=self.has_sorted_indices,
-                   has_canonical_format=self.has_canonical_format)
+                   has_canonical_format=self.has_canonical_format,
+                   diagonal_offsets=self.diagonal_offsets)
 
     def tocsr(self):
         return self

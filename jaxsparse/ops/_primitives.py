@@ -17,6 +17,10 @@ The structured formats and the SpGEMM numeric phase have one primitive each:
 - ``bsr_matmul(data, indices, indptr, b; shape, transpose)``: BSR ``A @ b`` / ``A.T @ b``.
 - ``spgemm_numeric(a_data, b_data, a_slot, b_slot, seg; nnz, dtype)``: the values of
   ``A @ B`` on a precomputed pattern.
+- ``csr_offsets_matvec(data, indices, indptr, offsets, b; shape)``: CSR ``A @ b`` for
+  one vector, whose backends may read each slot's column as ``row + offsets[k]``
+  (narrow, prepared on the host) instead of ``indices[k]``; its other rules are
+  ``csr_matmul``'s.
 
 Each is linear in its value arrays and in ``b``. The cotangent of ``b`` binds the same
 primitive with ``transpose`` flipped (so a backend's kernel serves it too); the cotangent
@@ -208,6 +212,47 @@ class _Kernels:
 CSR_KERNELS = _Kernels("csr")
 COO_KERNELS = _Kernels("coo")
 KERNELS = {"csr": CSR_KERNELS, "coo": COO_KERNELS}
+
+
+# -- CSR through narrow column offsets -------------------------------------------------
+def _offsets_abstract_eval(data, indices, indptr, offsets, b, *, shape, backend):
+    del indices, indptr, offsets, backend
+    return _out_aval((b, data), (shape[0],), b.dtype)
+
+
+# ``A @ b`` for one vector ``b``, where slot ``k`` of row ``r`` is at column
+# ``r + offsets[k]`` (int8/int16, ``formats/_offsets.py``), equal to ``indices[k]``. The
+# index arrays are operands too: each backend may read either, and every rule other
+# than the forward product is the CSR primitive's (the offsets dropped).
+CSR_OFFSETS_MATVEC = _define("csr_offsets_matvec", _offsets_abstract_eval)
+
+
+def _offsets_transpose(ct, data, indices, indptr, offsets, b, *, shape, backend):
+    if ad.is_undefined_primal(offsets):
+        raise ValueError("sparse indices are not differentiable")
+    cts = CSR_KERNELS._matmul_transpose(ct, data, indices, indptr, b, shape=shape,
+                                        transpose=False, backend=backend)
+    return (*cts[:3], None, cts[3])
+
+
+def _offsets_batch(args, dims, *, shape, backend):
+    data, indices, indptr, _, b = args
+    d_data, d_indices, d_indptr, _, d_b = dims
+    return CSR_KERNELS._matmul_batch((data, indices, indptr, b),
+                                     (d_data, d_indices, d_indptr, d_b), shape=shape,
+                                     transpose=False, backend=backend)
+
+
+ad.defjvp(
+    CSR_OFFSETS_MATVEC,
+    lambda dd, data, i0, i1, o, b, **p: CSR_OFFSETS_MATVEC.bind(dd, i0, i1, o, b, **p),
+    None,
+    None,
+    None,
+    lambda db, data, i0, i1, o, b, **p: CSR_OFFSETS_MATVEC.bind(data, i0, i1, o, db, **p),
+)
+ad.primitive_transposes[CSR_OFFSETS_MATVEC] = _offsets_transpose
+batching.primitive_batchers[CSR_OFFSETS_MATVEC] = _offsets_batch
 
 
 # -- DIA -------------------------------------------------------------------------------

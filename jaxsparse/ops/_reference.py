@@ -83,6 +83,18 @@ def _csr_matmul(data, indices, indptr, b, *, shape, transpose):
     return coo_matmul(data, row, indices, b, shape=shape, transpose=transpose)
 
 
+@_dispatch.register("csr_offsets_matvec", "xla")
+def csr_offsets_matvec(data, indices, indptr, offsets, b, *, shape):
+    """CSR ``A @ b`` reading slot ``k`` of row ``r`` at column ``r + offsets[k]`` (the
+    native kernel's twin, ``csrc/csr_offsets.cc``); columns outside ``[0, n_cols)`` are
+    dropped, as out-of-range indices are."""
+    del indices
+    row = csr_row_ids(indptr, offsets.shape[0])
+    col = row + offsets.astype(row.dtype)
+    col = jnp.where((col >= 0) & (col < shape[1]), col, shape[1])  # not wrapped: dropped
+    return coo_matmul(data, row, col, b, shape=shape, transpose=False)
+
+
 @_dispatch.register("csr_sampled", "xla")
 def _csr_sampled(indices, indptr, p, q, *, shape):
     row = csr_row_ids(indptr, indices.shape[0])

@@ -55,6 +55,13 @@ def _csr_matmul(data, indices, indptr, b, *, shape, transpose):
     return out.astype(b.dtype)
 
 
+@_pallas_or_xla("csr_offsets_matvec")
+def _csr_offsets_matvec(data, indices, indptr, offsets, b, *, shape):
+    # The row-wise kernel reads the indices: there is no GPU kernel over the offsets.
+    del offsets
+    return _csr_matmul(data, indices, indptr, b, shape=shape, transpose=False)
+
+
 def _sampled_lowering(i0, i1, p, q, *, shape, is_csr):
     n_rows, n_cols = shape
     if (not _runs_here((p, q), (i0, i1), ()) or p.shape[0] != n_rows

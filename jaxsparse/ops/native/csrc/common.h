@@ -137,6 +137,18 @@ class StreamsAhead {
   int64_t next_, limit_;
 };
 
+// Tasks of fewer slots than this are not prefetched (StreamsAhead): too short to pay
+// for the extra loop.
+inline constexpr int64_t kPrefetchMinSlots = 1 << 14;
+
+// A row loop compiled without the vectoriser: GCC turns a float row sum into an
+// in-order reduction over masked gathers, slower than the scalar loop on short rows.
+#if defined(__GNUC__) && !defined(__clang__)
+#define JAXSPARSE_SCALAR_LOOPS __attribute__((optimize("no-tree-vectorize")))
+#else
+#define JAXSPARSE_SCALAR_LOOPS
+#endif
+
 // Columns of a k-column operand are summed in panels of kPanel: a fixed-size accumulator
 // stays in registers (a k-long one would be loaded and stored for every term).
 inline constexpr int64_t kPanel = 8;

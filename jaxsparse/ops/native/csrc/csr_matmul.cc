@@ -77,16 +77,11 @@ void PanelRows(const V* __restrict data, const I* __restrict indices,
   }
 }
 
-// VectorRows, compiled without the loop vectoriser. GCC turns a float row sum into an
-// in-order reduction over masked gathers: on rows of 3-11 entries that ran 15-25% slower
-// than this scalar loop (on rows of 65, 15% faster), while double code came out the same
-// either way. Same sums in the same order: same bits. (A separate function because the
-// attribute is per function.)
-#if defined(__GNUC__) && !defined(__clang__)
-#define JAXSPARSE_SCALAR_LOOPS __attribute__((optimize("no-tree-vectorize")))
-#else
-#define JAXSPARSE_SCALAR_LOOPS
-#endif
+// VectorRows, compiled without the vectoriser (JAXSPARSE_SCALAR_LOOPS, common.h): on
+// float rows of 3-11 entries GCC's vector code ran 15-25% slower than this scalar loop
+// (on rows of 65, 15% faster), while double code came out the same either way. Same
+// sums in the same order: same bits. (A separate function because the attribute is per
+// function.)
 template <bool kAhead, typename V, typename I>
 JAXSPARSE_SCALAR_LOOPS void ShortRows(const V* __restrict data, const I* __restrict indices,
                                       const I* __restrict indptr, int64_t cap,
@@ -125,7 +120,6 @@ inline constexpr int64_t kShortRow = 32;
 // kNearColumns of their row's diagonal. Tasks of fewer than kPrefetchMinSlots slots are
 // neither sampled nor prefetched.
 inline constexpr int64_t kNearColumns = 32768;  // 256 KB of float64 each side
-inline constexpr int64_t kPrefetchMinSlots = 1 << 14;
 
 // How many tasks were prefetched (read by tests/test_native.py).
 std::atomic<int64_t> prefetched_tasks{0};
