@@ -64,6 +64,13 @@ def test_offsets_take_the_narrowest_width_that_holds_every_entry():
         assert got.dtype == width
         np.testing.assert_array_equal(got, S.indices - _rows(S))
     assert js.CSR.from_scipy(sps.csr_array((4, 5))).diagonal_offsets is None  # no entries
+    # rows not sorted: every entry is read (sorted ones are judged by their ends)
+    flipped = near.indices.copy()
+    for lo, hi in zip(near.indptr[:-1], near.indptr[1:], strict=True):
+        flipped[lo:hi] = flipped[lo:hi][::-1]
+    A = js.CSR.from_arrays(near.data, flipped, near.indptr, shape=near.shape)
+    assert not A.has_sorted_indices
+    np.testing.assert_array_equal(np.asarray(A.diagonal_offsets), flipped - _rows(near))
     # int8's ends are included: -128 and 127 fit, 128 does not
     assert js.CSR.from_scipy(_band(300, [-128, 127])).diagonal_offsets.dtype == np.int8
     assert js.CSR.from_scipy(_band(300, [-128, 128])).diagonal_offsets.dtype == np.int16

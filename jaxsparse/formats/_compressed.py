@@ -202,7 +202,7 @@ class AbstractCompressed(AbstractSparseMatrix):
         if _validate.is_concrete(indices, indptr):
             host_indices, host_indptr = np.asarray(indices), np.asarray(indptr)
             sorted_, canonical = _host_order(host_indices, host_indptr)
-            offsets = diagonal_offsets(host_indices, host_indptr)
+            offsets = diagonal_offsets(host_indices, host_indptr, sorted_indices=sorted_)
         data, indices, indptr = _host.to_device(data, indices, indptr)
         if offsets is not None:
             (offsets,) = _host.to_device(offsets)
