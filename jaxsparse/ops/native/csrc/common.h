@@ -137,6 +137,36 @@ class StreamsAhead {
   int64_t next_, limit_;
 };
 
+// StreamsAhead for a values stream beside a much narrower one (int8/int16 offsets,
+// csr_offsets.cc): each stream prefetched once per cache line of its own, where
+// StreamsAhead would prefetch the narrow one's lines 4-8 times each. Banded float64,
+// same-process A/B: 1 thread 13.7 -> 12.9 ms, 2 threads 7.1 -> 6.8.
+template <typename V, typename O>
+class LinesAhead {
+ public:
+  LinesAhead(const V* values, const O* narrow, int64_t from, int64_t limit)
+      : values_(values), narrow_(narrow), next_values_(from), next_narrow_(from),
+        limit_(limit) {}
+  void Upto(int64_t j) {
+    const int64_t stop = std::min(j + kPrefetchSlots, limit_);
+    for (; next_values_ < stop; next_values_ += kValueStep) {
+      __builtin_prefetch(values_ + next_values_, 0, 0);
+    }
+    for (; next_narrow_ < stop; next_narrow_ += kNarrowStep) {
+      __builtin_prefetch(narrow_ + next_narrow_, 0, 0);
+    }
+  }
+
+ private:
+  static constexpr int64_t kValueStep =
+      std::max<int64_t>(1, kCacheLine / static_cast<int64_t>(sizeof(V)));
+  static constexpr int64_t kNarrowStep =
+      std::max<int64_t>(1, kCacheLine / static_cast<int64_t>(sizeof(O)));
+  const V* values_;
+  const O* narrow_;
+  int64_t next_values_, next_narrow_, limit_;
+};
+
 // Tasks of fewer slots than this are not prefetched (StreamsAhead): too short to pay
 // for the extra loop.
 inline constexpr int64_t kPrefetchMinSlots = 1 << 14;

@@ -50,7 +50,7 @@ void InsideRows(const V* __restrict data, const O* __restrict offsets,
                 const I* __restrict indptr, int64_t cap, const V* __restrict b,
                 V* __restrict out, int64_t r0, int64_t r1) {
   int64_t end = Clamp(indptr[r0], 0, cap);
-  StreamsAhead<V, O> ahead(data, offsets, end, cap);
+  LinesAhead<V, O> ahead(data, offsets, end, cap);
   for (int64_t r = r0; r < r1; ++r) {
     int64_t start = end;
     end = Clamp(indptr[r + 1], 0, cap);
@@ -72,7 +72,7 @@ JAXSPARSE_SCALAR_LOOPS void ScalarInsideRows(const V* __restrict data,
                                              const V* __restrict b, V* __restrict out,
                                              int64_t r0, int64_t r1) {
   int64_t end = Clamp(indptr[r0], 0, cap);
-  StreamsAhead<V, O> ahead(data, offsets, end, cap);
+  LinesAhead<V, O> ahead(data, offsets, end, cap);
   for (int64_t r = r0; r < r1; ++r) {
     int64_t start = end;
     end = Clamp(indptr[r + 1], 0, cap);
