@@ -113,8 +113,16 @@ class AbstractCompressed(AbstractSparseMatrix):
     def _rebuild(self, keys, data, **flags):
         from ._canonical import indptr_from_major
 
-        indptr = indptr_from_major(keys[0], self._major_minor[0])
-        return type(self)(data, keys[1], indptr, shape=self.shape, **flags)
+        major, minor = keys
+        n_major = self._major_minor[0]
+        indptr = indptr_from_major(major, n_major)
+        offsets = self.diagonal_offsets
+        if offsets is not None:
+            # The same entries reordered, or some of them: every offset still fits the
+            # width, and the matrix keeps its pytree structure (a loop carrying it).
+            offsets = jnp.where(major < n_major, minor - major, 0).astype(offsets.dtype)
+        return type(self)(data, minor, indptr, shape=self.shape, diagonal_offsets=offsets,
+                          **flags)
 
     def sort_indices(self):
         """Sort the minor indices of every row (CSR) / column (CSC). Jit-able.

@@ -28,9 +28,18 @@ from ._scan import prefix_sum
 
 
 # -- structure ---------------------------------------------------------------------------
+def _pattern_only(A):
+    """``A`` without its values, nor the narrow offsets CSR/CSC may carry: those are
+    derived from the index arrays (``formats/_offsets.py``), so two matrices with equal
+    index arrays have the same pattern whether or not each carries them."""
+    if getattr(A, "diagonal_offsets", None) is not None:
+        return dataclasses.replace(A, data=None, diagonal_offsets=None)
+    return dataclasses.replace(A, data=None)
+
+
 def structure_leaves(A) -> list:
-    """Every leaf of ``A`` except its values."""
-    return jax.tree.leaves(dataclasses.replace(A, data=None))
+    """Every leaf of ``A`` that says where its entries are: not its values."""
+    return jax.tree.leaves(_pattern_only(A))
 
 
 def is_traced(x) -> bool:
@@ -50,9 +59,7 @@ def same_structure(A, B) -> bool:
     if type(A) is not type(B) or A.shape != B.shape or A.capacity != B.capacity:
         return False
     la, lb = structure_leaves(A), structure_leaves(B)
-    if jax.tree.structure(dataclasses.replace(A, data=None)) != jax.tree.structure(
-        dataclasses.replace(B, data=None)
-    ):
+    if jax.tree.structure(_pattern_only(A)) != jax.tree.structure(_pattern_only(B)):
         return False
     for x, y in zip(la, lb, strict=True):
         if x is y:
