@@ -115,8 +115,9 @@ def test_the_dropins_diagonal_view_is_put_on_huge_page_memory(mapped, monkeypatc
 def test_large_dropin_operands_go_to_huge_page_memory(mapped, monkeypatch):
     """From 32 MB (glibc maps those afresh every call) a drop-in product's NumPy operand
     is copied into huge-page memory, which the next operand of the same size reuses;
-    smaller ones take jax.device_put (the threshold is lowered here to keep the test
-    small)."""
+    smaller ones take jax.device_put when the device can read them in place (64-byte
+    aligned), and are staged too when it would copy them (the threshold is lowered here
+    to keep the test small)."""
     import jaxsparse.scipy_compat as sp
     from jaxsparse.scipy_compat import _route
 
@@ -125,11 +126,21 @@ def test_large_dropin_operands_go_to_huge_page_memory(mapped, monkeypatch):
     A = sp.csr_array(S)
     sp.set_device_min_nnz(0)
     try:
-        x = np.linspace(0.0, 1.0, S.shape[1])  # 8 MB: under the lowered threshold
+        n = S.shape[1]
+        block = np.empty(n + 16)
+        start = -block.ctypes.data % 64 // 8
+        x = block[start:start + n]  # 8 MB, under the lowered threshold, aligned
+        x[:] = np.linspace(0.0, 1.0, n)
         A @ x  # builds the device copy (itself on huge pages)
         made = len(mapped)
         np.testing.assert_allclose(A @ x, S @ x, rtol=1e-15)
         assert len(mapped) == made
+        shifted = block[start + 1:start + 1 + n]  # 8 bytes off: PJRT would copy it
+        shifted[:] = x
+        for _ in range(2):  # staged: one mapping, reused
+            np.testing.assert_allclose(A @ shifted, S @ shifted, rtol=1e-15)
+        assert [m.nbytes for m in mapped[made:]] == [shifted.nbytes]
+        made = len(mapped)
         for k in (2, 2, 3, 3):  # 16 MB, 16 MB, 24 MB, 24 MB
             X = np.ones((S.shape[1], k)) * np.arange(1, k + 1)
             np.testing.assert_allclose(A @ X, S @ X, rtol=1e-15)
