@@ -122,6 +122,7 @@ def test_large_dropin_operands_go_to_huge_page_memory(mapped, monkeypatch):
     from jaxsparse.scipy_compat import _route
 
     monkeypatch.setattr(_route, "HUGE_OPERAND_BYTES", 12 << 20)
+    monkeypatch.setattr(_hugepages, "_spare", [])  # none left by an earlier test
     S = _big()
     A = sp.csr_array(S)
     sp.set_device_min_nnz(0)
