@@ -10,7 +10,7 @@
 // range check per entry; only the first and last rows (within 128 or 32768 of an edge)
 // do. So any offsets, even ones that do not match the indices, stay inside x: the fast
 // loop never trusts its input.
-// jnp twin: _csr_offsets_matvec in jaxsparse/ops/_reference.py.
+// jnp twin: csr_offsets_matvec in jaxsparse/ops/_reference.py.
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -41,7 +41,7 @@ void EdgeRows(const V* __restrict data, const O* __restrict offsets,
   }
 }
 
-// Rows [r0, r1) of out = A @ b, each of whose possible columns is in range (RowsInside):
+// Rows [r0, r1) of out = A @ b, each of whose possible columns is in range (see Rows):
 // no test per entry. The matrix's streams are prefetched when kAhead. Complex values:
 // GCC's vector code for the complex products ran 20% faster than the scalar loop (one
 // thread, banded complex128).
