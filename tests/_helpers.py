@@ -58,6 +58,14 @@ def assert_close(actual, expected, dtype=None, scale=1.0):
     np.testing.assert_allclose(actual, expected, rtol=t, atol=t)
 
 
+def rows_in_storage_order(S, x):
+    """CSR ``S @ x`` in NumPy, every row's terms added one at a time in storage order
+    from 0 (``np.add.at`` adds entry by entry, in order), as the native row loops do."""
+    acc = np.zeros(S.shape[0], x.dtype)
+    np.add.at(acc, np.repeat(np.arange(S.shape[0]), np.diff(S.indptr)), S.data * x[S.indices])
+    return acc
+
+
 def dtype_cases(formats, dtypes, base=np.float64, per_dtype=2):
     """``(format, dtype)`` cases covering every format and every dtype, not every pair.
 

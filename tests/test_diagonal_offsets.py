@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as sps
-from _helpers import assert_close
+from _helpers import assert_close, rows_in_storage_order
 from strategies import padded_csr
 
 import jaxsparse as js
@@ -147,13 +147,6 @@ def _matvec(A, x, backend=None):
     return np.asarray(jax.jit(lambda A, v: js.ops.spmv(A, v, backend=backend))(A, x))
 
 
-def _storage_order(S, x):
-    """Every row's terms added one at a time in storage order from 0, as the kernel does."""
-    acc = np.zeros(S.shape[0], x.dtype)
-    np.add.at(acc, _rows(S), S.data * x[S.indices])
-    return acc
-
-
 # Shapes that put rows in every path of the kernel: all edge rows (fewer columns than
 # the offset type reaches), edge and inside rows, rectangular both ways, empty rows.
 SHAPES = {
@@ -182,7 +175,7 @@ def test_offsets_product_equals_scipy_for_any_thread_count(monkeypatch, name, dt
         got[threads] = _matvec(A, x)
     np.testing.assert_array_equal(got[2], got[3])
     if np.dtype(dtype).kind == "f":
-        np.testing.assert_array_equal(got[2], _storage_order(S, x))
+        np.testing.assert_array_equal(got[2], rows_in_storage_order(S, x))
         np.testing.assert_array_equal(got[1], got[2])
     assert_close(got[2], S @ x, dtype, scale=10)
     assert_close(_matvec(A, x, backend="xla"), S @ x, dtype, scale=10)  # the jnp twin
@@ -210,7 +203,7 @@ def test_int64_indptr_and_the_kernel_called_directly(monkeypatch):
     wide = dataclasses.replace(A, indices=A.indices.astype(np.int64),
                                indptr=A.indptr.astype(np.int64))
     x = np.random.default_rng(3).standard_normal(3000)
-    np.testing.assert_array_equal(_matvec(wide, x), _storage_order(S, x))
+    np.testing.assert_array_equal(_matvec(wide, x), rows_in_storage_order(S, x))
 
 
 @needs_native

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as sps
-from _helpers import assert_close, child_env, random_scipy
+from _helpers import assert_close, child_env, random_scipy, rows_in_storage_order
 from strategies import padded_csr
 
 import jaxsparse as js
@@ -498,14 +498,6 @@ def _prefetched_tasks() -> int:
     return _native_count("JaxsparsePrefetchedTasks")
 
 
-def _rows_in_storage_order(S, x):
-    """CSR ``S @ x`` in NumPy, every row's terms added one at a time in storage order
-    from 0 (``np.add.at`` adds entry by entry, in order), as the kernel's row loop does."""
-    acc = np.zeros(S.shape[0], x.dtype)
-    np.add.at(acc, np.repeat(np.arange(S.shape[0]), np.diff(S.indptr)), S.data * x[S.indices])
-    return acc
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_products_near_the_diagonal_prefetch_and_keep_their_bits(monkeypatch, dtype):
     """Vector products whose rows reach the vector near the diagonal (a band, a 2-D
@@ -536,7 +528,7 @@ def test_products_near_the_diagonal_prefetch_and_keep_their_bits(monkeypatch, dt
                 if transpose:
                     transposed.append(got)
                 else:
-                    np.testing.assert_array_equal(got, _rows_in_storage_order(S, x))
+                    np.testing.assert_array_equal(got, rows_in_storage_order(S, x))
         np.testing.assert_array_equal(transposed[0], transposed[1])
         np.testing.assert_array_equal(transposed[0], transposed[2])
         assert_close(transposed[0], S.T @ x, dtype, scale=10)
