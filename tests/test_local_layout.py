@@ -442,3 +442,42 @@ def test_a_solver_loop_holds_no_second_copy_of_the_diagonals(half, vectors):
     assert solve.memory_analysis().temp_size_in_bytes <= vectors * vector
     # more than 16 diagonals run in a fori_loop, whose carry must vary like the terms
     assert_close(Ds.unshard_vector(Ds @ xs), S @ np.ones(S.shape[0]), np.float64)
+
+
+# -- block sizes: large blocks are skewed off page multiples ----------------------------
+def test_large_blocks_are_skewed_off_page_multiples():
+    """A large bucket is a multiple of 512 slots: as a block size it would start every
+    diagonal of a DIA block at one offset within its pages (see layout_block)."""
+    from jaxsparse.sharding._layout import SKEW_MIN_BLOCK, bucket, layout_block
+
+    for rows in [1, 100, 1000, SKEW_MIN_BLOCK - 1, SKEW_MIN_BLOCK, 5000, 16384, 10**6,
+                 1_015_000, 2**20, 2**22 + 1]:
+        block = layout_block(rows)
+        assert block >= rows
+        if bucket(rows) < SKEW_MIN_BLOCK:
+            assert block == bucket(rows)
+            continue
+        assert block - rows <= rows // 32 + 72  # the bucket's waste and the skew
+        for itemsize in (2, 4, 8, 16):
+            past = block * itemsize % 4096
+            assert 64 <= past <= 4096 - 64, (rows, itemsize, past)
+
+
+def test_a_skewed_dia_block_multiplies_as_scipy():
+    """Two shards of 5000 rows: blocks of layout_block(5000) slots, a skewed DIA
+    ``(n_diags, block)`` data, and every product still equal to SciPy's."""
+    from jaxsparse.sharding._layout import bucket, layout_block
+
+    S = band(10_000, half=5, seed=3)
+    Ds, Cs = _both(S, mesh_of(2))
+    block = layout_block(5000)
+    assert block != bucket(5000)
+    assert Ds.plan.rows.block == Ds.plan.cols.block == block
+    assert Ds.own_data.shape == (2, 11, block)
+    rng = np.random.default_rng(1)
+    x, X = rng.standard_normal(10_000), rng.standard_normal((10_000, 3))
+    for A in (Ds, Cs):
+        np.testing.assert_allclose(A.unshard_vector(A @ A.shard_vector(x)), S @ x,
+                                   rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(A.T @ x, S.T @ x, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(A @ X, S @ X, rtol=1e-13, atol=1e-13)

@@ -20,7 +20,7 @@ import dataclasses
 import numpy as np
 
 from . import _partition
-from ._layout import Layout, bucket
+from ._layout import Layout, layout_block
 
 HALO_METHODS = ("auto", "ppermute", "all_to_all", "all_gather")
 LOCAL_FORMATS = ("auto", "csr", "dia")
@@ -133,11 +133,11 @@ def plan_layouts(row_nnz: np.ndarray, shape, n_shards: int, *,
         return like.rows, like.cols, like.permuted
     part = _partition.balanced(row_nnz, n_shards, alpha=alpha, eps=eps,
                                allow_permutation=not contiguous)
-    rows = Layout.from_partition(part, n, bucket(max(part.block_rows, 1)))
+    rows = Layout.from_partition(part, n, layout_block(part.block_rows))
     if n == m:
         return rows, rows, part.permuted  # x and y share one layout: solvers never move
     cpart = _partition.contiguous(m, n_shards)
-    return rows, Layout.from_partition(cpart, m, bucket(max(cpart.block_rows, 1))), \
+    return rows, Layout.from_partition(cpart, m, layout_block(cpart.block_rows)), \
         part.permuted
 
 
