@@ -31,14 +31,14 @@ def layout_block(rows: int) -> int:
     """A shard's block of slots for ``rows`` rows: :func:`bucket`'s size, plus
     :data:`BLOCK_SKEW` slots once it is large.
 
-    A large bucket is a multiple of 512 slots or more, so R slots of any item size make a
-    whole number of 4 KB pages, and the rows of a shard's 2-D arrays (the diagonals of
-    its DIA block, ``(n_diags, R)``) all start at one offset within their pages and the
-    DRAM rows behind them: the 11-diagonal band's owned product over R = 1015808 slots
-    (n = 2M on 2 shards) took 5.5-5.8 ms on one thread, against 3.3-3.5 with 64, 72 or
-    200 slots more (R x 8 bytes = 512, 576 or 1600 bytes past a page multiple). With 72
-    slots (a bucket's multiple of 128 plus 72, times 2 to 16 bytes), no item size lands
-    within 64 bytes of a page multiple.
+    A bucket of 16384 slots or more is a multiple of 512, so R slots of 8 or more bytes
+    made a whole number of 4 KB pages, and the rows of a shard's 2-D arrays (the
+    diagonals of its DIA block, ``(n_diags, R)``) all started at one offset within their
+    pages and the DRAM rows behind them: the 11-diagonal band's owned product over
+    R = 1015808 slots (n = 2M on 2 shards) took 5.5-5.8 ms on one thread, against 3.3-3.5
+    with 64, 72 or 200 slots more (R x 8 bytes = 512, 576 or 1600 bytes past a page
+    multiple). A bucket from 4096 slots on is a multiple of 128; plus 72, no item size
+    from 2 to 16 bytes lands within 64 bytes of a page multiple.
     """
     block = bucket(max(rows, 1))
     return block + BLOCK_SKEW if block >= SKEW_MIN_BLOCK else block
