@@ -8,6 +8,7 @@ import ctypes
 import mmap
 import os
 import platform
+import time
 
 import jax
 import numpy as np
@@ -157,8 +158,10 @@ def test_a_staged_operand_is_not_reused_while_a_failed_product_may_read_it(monke
                                                                           advised):
     """A product that raises leaves its staging memory behind (its computation may
     still be reading it); the next operand is staged into fresh memory, which is then
-    kept, lazily freed, for the next one."""
+    kept for the next one, and lazily freed once it has lain unused for
+    SPARE_IDLE_SECONDS (a synthetic clock here; the advisor thread's own run below)."""
     monkeypatch.setattr(_hugepages, "_spare", [])
+    monkeypatch.setattr(_hugepages, "SPARE_IDLE_SECONDS", 3600.0)
     a = np.arange(1 << 20, dtype=np.float64)  # 8 MB
     with pytest.raises(RuntimeError, match="boom"):
         with _hugepages.staged(a):
@@ -167,8 +170,18 @@ def test_a_staged_operand_is_not_reused_while_a_failed_product_may_read_it(monke
     with _hugepages.staged(a + 1) as x:
         np.testing.assert_array_equal(np.asarray(x), a + 1)
     assert len(_hugepages._spare) == 1
-    spare = _hugepages._spare[0]  # Linux may take its pages back under pressure
-    assert (spare.ctypes.data, spare.nbytes, mmap.MADV_FREE) in advised
+    spare = _hugepages._spare[0]
+    freed = (spare.ctypes.data, spare.nbytes, mmap.MADV_FREE)
+    assert freed not in advised  # not while products keep coming
+    since = _hugepages._spare_since[0]
+    with _hugepages._spare_lock:
+        assert _hugepages._advise_if_idle(since + 1.0) == pytest.approx(3599.0)
+        assert freed not in advised
+        assert _hugepages._advise_if_idle(since + 3600.0) is None
+    assert advised.count(freed) == 1  # Linux may take its pages back under pressure
+    with _hugepages._spare_lock:
+        _hugepages._advise_if_idle(since + 7200.0)
+    assert advised.count(freed) == 1  # once
     with _hugepages.staged(a + 2) as y:  # the spare, reused
         np.testing.assert_array_equal(np.asarray(y), a + 2)
     assert x.is_deleted()  # the earlier block's array cannot read the reused memory
@@ -176,6 +189,22 @@ def test_a_staged_operand_is_not_reused_while_a_failed_product_may_read_it(monke
     for operand in (big, np.asfortranarray(big)):
         with _hugepages.staged(operand) as x:
             np.testing.assert_array_equal(np.asarray(x), big)
+
+
+@needs_hugepages
+def test_the_advisor_thread_frees_a_spare_left_unused(monkeypatch, advised):
+    """The daemon thread advises the spare by itself once it lies unused (idle time 0
+    here); a liveness check, waited for up to 30 s, not a timing."""
+    monkeypatch.setattr(_hugepages, "_spare", [])
+    monkeypatch.setattr(_hugepages, "SPARE_IDLE_SECONDS", 0.0)
+    with _hugepages.staged(np.arange(1 << 20, dtype=np.float64)):
+        pass
+    spare = _hugepages._spare[0]
+    freed = (spare.ctypes.data, spare.nbytes, mmap.MADV_FREE)
+    deadline = time.monotonic() + 30
+    while freed not in advised and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert advised.count(freed) == 1 and _hugepages._spare_advisor[0].daemon
 
 
 @needs_hugepages
@@ -187,7 +216,8 @@ def test_a_copying_device_put_is_collapsed_instead(advised, mapped, monkeypatch)
     A = js.CSR.from_scipy(_big())
     assert not _in_place(A.data, mapped)
     assert _covers(advised, A.data) and _covers(advised, A.indices)
-    assert all(start % HUGE == 0 and length % HUGE == 0 for start, length, _ in advised)
+    assert all(start % HUGE == 0 and length % HUGE == 0
+               for start, length, advice in advised if advice == _hugepages.MADV_COLLAPSE)
 
 
 def test_jaxsparse_hugepages_0_turns_it_off(monkeypatch, mapped):

@@ -446,8 +446,8 @@ def test_a_solver_loop_holds_no_second_copy_of_the_diagonals(half, vectors):
 
 # -- block sizes: large blocks are skewed off page multiples ----------------------------
 def test_large_blocks_are_skewed_off_page_multiples():
-    """A large bucket is a multiple of 512 slots: as a block size it would start every
-    diagonal of a DIA block at one offset within its pages (see layout_block)."""
+    """A bucket of 16384 slots or more is a multiple of 512: as a block size it would
+    start every diagonal of a DIA block at one offset within its pages (layout_block)."""
     from jaxsparse.sharding._layout import SKEW_MIN_BLOCK, bucket, layout_block
 
     for rows in [1, 100, 1000, SKEW_MIN_BLOCK - 1, SKEW_MIN_BLOCK, 5000, 16384, 10**6,
