@@ -112,6 +112,57 @@ def test_the_dropins_diagonal_view_is_put_on_huge_page_memory(mapped, monkeypatc
         sp.set_device_min_nnz(None)
 
 
+def test_a_dropin_dia_product_reads_an_unaligned_vector_where_it_lies(mapped, monkeypatch):
+    """NumPy's vectors mostly start 16-48 bytes past a 64-byte boundary, where the device
+    would copy them: a DIA view's product instead hands the device the memory from the
+    boundary below (read in place, no copy, nothing staged) and starts its kernel that
+    many items in, so the NaN before ``x`` here is never read. A vector of another dtype,
+    or several columns, takes the staged route as before."""
+    import jaxsparse.scipy_compat as sp
+    from jaxsparse.scipy_compat import _route
+    from jaxsparse.sharding import _default
+
+    monkeypatch.setattr(_default, "_default", None)  # one device: the DIA view
+    S = _big()
+    A = sp.csr_array(S)
+    sp.set_device_min_nnz(0)
+    puts = []
+    real_put = jax.device_put
+
+    def recording(a, device=None):
+        out = real_put(a, device)
+        puts.append((np.asarray(a).ctypes.data, out.unsafe_buffer_pointer()))
+        return out
+
+    try:
+        n = S.shape[1]
+        block = np.full(n + 16, np.nan)
+        start = -block.ctypes.data % 64 // 8
+        A @ block[start:start + n]  # builds the view: an aligned x, read in place
+        view = A._operator()
+        assert isinstance(view, js.DIA)
+        made = len(mapped)
+        monkeypatch.setattr(jax, "device_put", recording)
+        for k in range(1, 8):
+            block[:] = np.nan
+            x = block[start + k:start + k + n]
+            x[:] = np.linspace(-1.0, 1.0, n)
+            assert _route._reads_in_place_from_boundary(view, x)
+            y = A @ x
+            np.testing.assert_array_equal(y, S @ x)  # three terms a row, SciPy's order
+            assert y.flags.writeable and np.isfinite(y).all()
+            assert puts[-1] == (x.ctypes.data - 8 * k,) * 2  # the boundary, in place
+        assert len(mapped) == made  # nothing staged
+        x32 = block[start + 1:start + 1 + n].astype(np.float32)
+        X = np.stack([x, -x], axis=1)
+        assert not _route._reads_in_place_from_boundary(view, x32)
+        assert not _route._reads_in_place_from_boundary(view, X)
+        np.testing.assert_allclose(A @ x32, S @ x32.astype(float), rtol=1e-6)
+        np.testing.assert_array_equal(A @ X, S @ X)
+    finally:
+        sp.set_device_min_nnz(None)
+
+
 @needs_hugepages
 def test_large_dropin_operands_go_to_huge_page_memory(mapped, monkeypatch):
     """From 32 MB (glibc maps those afresh every call) a drop-in product's NumPy operand

@@ -296,3 +296,65 @@ def test_formats_do_not_import_ops_at_module_level():
                 assert not mod.startswith("jaxsparse.ops"), (name, mod)
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("jaxsparse.ops") for a in node.names)
+
+
+# -- b_start: an operand that starts some rows into b -----------------------------------
+def _from(A, b, start, *, transpose=False, backend=None):
+    from jaxsparse.ops._primitives import DIA_MATMUL
+
+    return DIA_MATMUL.bind(A.data, A.offsets, b, shape=A.shape, transpose=transpose,
+                           width=A._width, backend=backend, b_start=start)
+
+
+def _backends():
+    from jaxsparse.ops.native import missing_reason
+
+    return ["xla"] + (["native"] if missing_reason() is None else [])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+@pytest.mark.parametrize("transpose", [False, True], ids=["A", "AT"])
+@pytest.mark.parametrize("case", DIA_CASES)
+def test_dia_b_start_reads_only_the_operand(case, transpose, dtype):
+    """``b_start`` rows of NaN before the operand: every backend gives the product of
+    the operand alone (the same bits as without them), for one vector and for k
+    columns; the rows before it are never read."""
+    S, A = _dia(case, dtype)
+    x, X = _operands(S.shape[0] if transpose else S.shape[1], dtype)
+    for start in (1, 5):
+        for v in (x, X):
+            pad = np.full((start,) + v.shape[1:], np.nan, dtype)
+            b = jnp.asarray(np.concatenate([pad, v]))
+            for backend in _backends():
+                got = _from(A, b, start, transpose=transpose, backend=backend)
+                want = _from(A, jnp.asarray(v), 0, transpose=transpose, backend=backend)
+                np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+                M = S.toarray().T if transpose else S.toarray()
+                assert_close(got, M @ v, dtype)
+
+
+@pytest.mark.parametrize("backend", ["xla", "native"])
+def test_dia_b_start_grad_jvp_and_vmap(backend):
+    """The rules of ``b_start``: the rows before the operand get a zero cotangent, the
+    data's cotangent is the unshifted one, and ``jvp`` / ``vmap`` agree with the
+    operand bound on its own."""
+    if backend not in _backends():
+        pytest.skip("the native kernels are not built here (missing_reason() says why)")
+    S, A = _dia("irregular_tall")
+    x, _ = _operands(S.shape[1], np.float64)
+    b = jnp.asarray(np.concatenate([[3.0, -1.0], x]))
+    loss = lambda d, v, s: jnp.sum(jnp.sin(_from(A.with_data(d), v, s, backend=backend)))
+    g_d, g_b = jax.grad(loss, argnums=(0, 1))(A.data, b, 2)
+    w_d, w_x = jax.grad(loss, argnums=(0, 1))(A.data, jnp.asarray(x), 0)
+    assert_close(g_d, w_d)
+    assert_close(g_b, np.concatenate([[0.0, 0.0], np.asarray(w_x)]))
+    t = jnp.asarray(np.random.default_rng(2).standard_normal(b.shape))
+    _, tan = jax.jvp(lambda v: _from(A, v, 2, backend=backend), (b,), (t,))
+    _, want = jax.jvp(lambda v: _from(A, v, 0, backend=backend), (b[2:],), (t[2:],))
+    assert_close(tan, want)
+    B = jnp.stack([b, 2 * b])
+    assert_close(jax.vmap(lambda v: _from(A, v, 2, backend=backend))(B),
+                 np.stack([S @ x, 2 * (S @ x)]))
+    D = jnp.stack([A.data, -A.data])
+    assert_close(jax.vmap(lambda d: _from(A.with_data(d), b, 2, backend=backend))(D),
+                 np.stack([S @ x, -(S @ x)]))

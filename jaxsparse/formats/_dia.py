@@ -110,6 +110,17 @@ class DIA(AbstractSparseMatrix):
         return DIA_MATMUL.bind(self.data, self.offsets, b, shape=self.shape,
                                transpose=transpose, width=self._width, backend=backend)
 
+    def _matmul_from(self, b: jax.Array, b_start: int) -> jax.Array:
+        """``self @ b[b_start:]`` for a ``b`` of ``self``'s dtype, the kernel bound on
+        ``b`` itself: its first ``b_start`` rows are never read, nor copied (the
+        drop-in's NumPy vectors, read in place from the 64-byte boundary below them:
+        ``scipy_compat._route``)."""
+        from ..ops._primitives import DIA_MATMUL
+
+        return DIA_MATMUL.bind(self.data, self.offsets, b, shape=self.shape,
+                               transpose=False, width=self._width, backend=None,
+                               b_start=b_start)
+
     # -- conversions ---------------------------------------------------------------------
     @jax.jit
     def tocoo(self):

@@ -99,12 +99,14 @@ def _accumulate(term, count: int, init: jax.Array) -> jax.Array:
     return sum((term(k) for k in range(steps * _CHUNK, count)), y)
 
 
-def dia_matmul(data, offsets, b, *, shape, transpose, width=None):
+def dia_matmul(data, offsets, b, *, shape, transpose, width=None, b_start=0):
     """``A @ b`` (or ``A.T @ b``) for DIA ``(data, offsets)``; ``b`` 1-D or 2-D.
 
-    ``width`` (default ``n_cols``): columns ``>= width`` are out of the band. bf16/f16
+    ``width`` (default ``n_cols``): columns ``>= width`` are out of the band. ``b_start``:
+    the operand is ``b[b_start:]`` (the rows before it are never read). bf16/f16
     accumulate in f32. Plain ``jnp``; the ``"xla"`` lowering of ``dia_matmul``.
     """
+    b = operand_rows(b, b_start)
     n, m = shape
     out_rows = m if transpose else n
     out_dtype = b.dtype
@@ -174,3 +176,9 @@ def dia_data_cotangent(ct, offsets, b, *, shape, transpose, width, n_diags, dtyp
 
 
 _dispatch.register("dia_matmul", "xla")(dia_matmul)
+
+
+def operand_rows(b, b_start: int):
+    """``b[b_start:]``: the operand of a ``dia_matmul`` whose ``b`` starts ``b_start``
+    rows early."""
+    return b if b_start == 0 else lax.slice_in_dim(b, b_start, b.shape[0])

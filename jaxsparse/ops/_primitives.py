@@ -13,7 +13,8 @@ two. Backends only register lowerings (see ``_dispatch``); autodiff is defined o
 
 The structured formats and the SpGEMM numeric phase have one primitive each:
 
-- ``dia_matmul(data, offsets, b; shape, transpose, width)``: DIA ``A @ b`` / ``A.T @ b``.
+- ``dia_matmul(data, offsets, b; shape, transpose, width, b_start=0)``: DIA ``A @ b`` /
+  ``A.T @ b`` of the operand ``b[b_start:]`` (``b_start``: see ``DIA._matmul``).
 - ``bsr_matmul(data, indices, indptr, b; shape, transpose)``: BSR ``A @ b`` / ``A.T @ b``.
 - ``spgemm_numeric(a_data, b_data, a_slot, b_slot, seg; nnz, dtype)``: the values of
   ``A @ B`` on a precomputed pattern.
@@ -259,7 +260,7 @@ batching.primitive_batchers[CSR_OFFSETS_MATVEC] = _offsets_batch
 DIA_MATMUL = _define("dia_matmul", _matmul_abstract_eval)
 
 
-def _dia_transpose(ct, data, offsets, b, *, shape, transpose, width, backend):
+def _dia_transpose(ct, data, offsets, b, *, shape, transpose, width, backend, b_start=0):
     if ad.is_undefined_primal(offsets):
         raise ValueError("DIA offsets are not differentiable")
     if type(ct) is ad.Zero:
@@ -267,10 +268,13 @@ def _dia_transpose(ct, data, offsets, b, *, shape, transpose, width, backend):
     if ad.is_undefined_primal(b):
         ct_b = DIA_MATMUL.bind(data, offsets, ct, shape=shape, transpose=not transpose,
                                width=width, backend=backend)
+        if b_start:  # the rows before the operand get no cotangent
+            ct_b = jnp.pad(ct_b, [(b_start, 0)] + [(0, 0)] * (ct_b.ndim - 1))
         return None, None, ct_b
     ct_data = _dia_kernel.dia_data_cotangent(
-        ct, offsets, b, shape=shape, transpose=transpose, width=width,
-        n_diags=data.aval.shape[0], dtype=data.aval.dtype,
+        ct, offsets, _dia_kernel.operand_rows(b, b_start), shape=shape,
+        transpose=transpose, width=width, n_diags=data.aval.shape[0],
+        dtype=data.aval.dtype,
     )
     return ct_data, None, None
 

@@ -194,7 +194,7 @@ def _coo_sampled(row, col, p, q, *, shape):
 
 # -- DIA: shifted multiply-adds --------------------------------------------------------
 @_native_or_reference("dia_matmul")
-def _dia_matmul(data, offsets, b, *, shape, transpose, width):
+def _dia_matmul(data, offsets, b, *, shape, transpose, width, b_start=0):
     ct = _compute_dtype(b.dtype)
     if ct is None or _index_dtype(offsets) is None or _empty(data, b):
         return None
@@ -204,7 +204,8 @@ def _dia_matmul(data, offsets, b, *, shape, transpose, width):
     out_rows = m if transpose else n
     width = m if width is None else width
     out = _ffi("jaxsparse_dia_matmul", (out_rows,) + b.shape[1:], ct,
-               data.astype(ct), offsets, b.astype(ct), transpose=transpose, width=width)
+               data.astype(ct), offsets, b.astype(ct), transpose=transpose, width=width,
+               b_start=b_start)
     return out.astype(b.dtype)
 
 

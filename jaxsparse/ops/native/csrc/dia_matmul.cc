@@ -190,27 +190,32 @@ void DiaMatmul(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* o
   });
 }
 
+// b_start: the operand is b's rows from b_start on (rows before it are never read: a
+// drop-in vector read in place from the 64-byte boundary below it, scipy_compat._route).
 ffi::Error DiaMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuffer offsets,
                          ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> out,
-                         int64_t transpose, int64_t width, int64_t threads, int64_t own_core) {
+                         int64_t transpose, int64_t width, int64_t b_start, int64_t threads,
+                         int64_t own_core) {
   KeepOnOwnCore(own_core);
   auto dims = data.dimensions();
+  int64_t b_rows = LeadingSize(b) - b_start;
   if (dims.size() != 2 || data.element_type() != b.element_type() ||
-      LeadingSize(offsets) != dims[0]) {
+      LeadingSize(offsets) != dims[0] || b_start < 0 || b_rows < 0) {
     return ffi::Error::InvalidArgument("jaxsparse dia_matmul: inconsistent operands");
   }
-  int64_t n = transpose ? LeadingSize(b) : LeadingSize(*out);
-  int64_t m = transpose ? LeadingSize(*out) : LeadingSize(b);
+  int64_t n = transpose ? b_rows : LeadingSize(*out);
+  int64_t m = transpose ? LeadingSize(*out) : b_rows;
   if (dims[1] != m) {
     return ffi::Error::InvalidArgument("jaxsparse dia_matmul: data must have n_cols columns");
   }
   width = std::clamp<int64_t>(width, 0, m);
   AdviseFreshOutput(out->untyped_data(), out->size_bytes());
+  int64_t k = TrailingSize(b);
   return DispatchTypes(b.element_type(), offsets.element_type(), [&](auto vt, auto it) {
     using V = typename decltype(vt)::type;
     using I = typename decltype(it)::type;
-    DiaMatmul<V, I>(pool, threads, Ptr<V>(data), Ptr<I>(offsets), dims[0], n, m, width,
-                    TrailingSize(b), transpose != 0, Ptr<V>(b), Ptr<V>(*out));
+    DiaMatmul<V, I>(pool, threads, Ptr<V>(data), Ptr<I>(offsets), dims[0], n, m, width, k,
+                    transpose != 0, Ptr<V>(b) + b_start * k, Ptr<V>(*out));
     return ffi::Error::Success();
   });
 }
@@ -223,5 +228,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsparseDiaMatmul, jaxsparse::DiaMatmulImpl,
                                   .Ret<xla::ffi::AnyBuffer>()
                                   .Attr<int64_t>("transpose")
                                   .Attr<int64_t>("width")
+                                  .Attr<int64_t>("b_start")
                                   .Attr<int64_t>("threads")
                                   .Attr<int64_t>("own_core"));
