@@ -73,13 +73,21 @@ def limit_blas_threads(n_threads: int = 1) -> int:
     return done
 
 
-def _median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    times, out = [], None
+def _paired_median_times(scipy_fn: Callable[[], Any], jax_fn: Callable[[], Any],
+                         repeats: int) -> tuple[float, Any, float, Any]:
+    """``(scipy_s, scipy_out, jax_s, jax_out)``: each program's median time over
+    ``repeats`` runs, the two run alternately (SciPy first, then ours, then SciPy...).
+    This machine's speed drifts within minutes; timed one program after the other, a slow
+    minute once made the demo report jaxsparse's CG 1.32x slower than SciPy, in a run
+    where the five after it measured 1.47-1.68x faster."""
+    times: tuple[list, list] = ([], [])
+    outs: list[Any] = [None, None]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+        for which, fn in enumerate((scipy_fn, jax_fn)):
+            t0 = time.perf_counter()
+            outs[which] = jax.block_until_ready(fn())
+            times[which].append(time.perf_counter() - t0)
+    return statistics.median(times[0]), outs[0], statistics.median(times[1]), outs[1]
 
 
 def _compile(fn: Callable, *args) -> tuple[float, Callable]:
@@ -129,8 +137,6 @@ def power_iteration(
             x /= np.linalg.norm(x)
         return x @ (S @ x), x
 
-    scipy_s, (lam_ref, x_ref) = _median_time(scipy_program, repeats)
-
     A, x0_j, to_global, plan = _operands(S, x0, mesh)
 
     def jax_program(A, x):
@@ -143,7 +149,8 @@ def power_iteration(
 
     with _mesh_context(mesh):
         compile_s, compiled = _compile(jax_program, A, x0_j)
-        jax_s, (lam, x) = _median_time(lambda: compiled(A, x0_j), repeats)
+        scipy_s, (lam_ref, x_ref), jax_s, (lam, x) = _paired_median_times(
+            scipy_program, lambda: compiled(A, x0_j), repeats)
     x = to_global(x)
     return Comparison(
         title=f"power iteration (paper's Figure 1): n={n}, nnz={S.nnz}, {iters} iterations",
@@ -168,7 +175,7 @@ def poisson2d(k: int) -> sps.csr_array:
     return (sps.kron(t, eye) + sps.kron(eye, t)).tocsr()
 
 
-def poisson_cg(k: int = 256, rtol: float = 1e-8, seed: int = 0, repeats: int = 1,
+def poisson_cg(k: int = 256, rtol: float = 1e-8, seed: int = 0, repeats: int = 3,
                mesh=None) -> Comparison:
     """Solve the 2-D Poisson equation ``A x = b`` by CG, in SciPy and in jaxsparse."""
     S = poisson2d(k)
@@ -184,13 +191,12 @@ def poisson_cg(k: int = 256, rtol: float = 1e-8, seed: int = 0, repeats: int = 1
         iterations[0] = 0
         return spla.cg(S, b, rtol=rtol, callback=count)
 
-    scipy_s, (x_ref, info_ref) = _median_time(scipy_program, repeats)
-    res_ref = np.linalg.norm(b - S @ x_ref) / bnorm
-
     A, b_j, to_global, plan = _operands(S, b, mesh)
     with _mesh_context(mesh):
         compile_s, compiled = _compile(lambda A, b: js.linalg.cg(A, b, rtol=rtol), A, b_j)
-        jax_s, (x, info) = _median_time(lambda: compiled(A, b_j), repeats)
+        scipy_s, (x_ref, info_ref), jax_s, (x, info) = _paired_median_times(
+            scipy_program, lambda: compiled(A, b_j), repeats)
+    res_ref = np.linalg.norm(b - S @ x_ref) / bnorm
     x = to_global(x)
     res = float(np.linalg.norm(b - S @ np.asarray(x)) / bnorm)
     return Comparison(

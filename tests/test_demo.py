@@ -60,3 +60,21 @@ def test_cli_help():
         check=True,
     )
     assert "demo" in result.stdout
+
+
+def test_the_two_programs_are_timed_alternately():
+    """SciPy's runs and ours interleave, so the machine's drift within minutes falls on
+    both alike; each side's median and last result come back."""
+    calls = []
+
+    def program(name, value):
+        def run():
+            calls.append(name)
+            return value + calls.count(name)
+        return run
+
+    scipy_s, scipy_out, jax_s, jax_out = _demo._paired_median_times(
+        program("scipy", 10), program("jax", 20), repeats=3)
+    assert calls == ["scipy", "jax"] * 3
+    assert (scipy_out, jax_out) == (13, 23)
+    assert scipy_s >= 0 and jax_s >= 0
