@@ -101,25 +101,22 @@ class DIA(AbstractSparseMatrix):
         return self.with_data(self.data.astype(_validate.check_data_dtype(dtype, "dtype")))
 
     # -- kernel --------------------------------------------------------------------------
-    def _matmul(self, b: jax.Array, *, transpose: bool, backend: str) -> jax.Array:
+    def _matmul(self, b: jax.Array, *, transpose: bool, backend: str,
+                b_start: int = 0) -> jax.Array:
+        """``b_start``: the operand is ``b[b_start:]``, the kernel bound on ``b`` itself,
+        whose first ``b_start`` rows are never read, nor copied (the drop-in's NumPy
+        vectors, read in place from the 64-byte boundary below them:
+        ``scipy_compat._route``)."""
         from ..ops._primitives import DIA_MATMUL
 
         source = self.__dict__.get("_transpose_of")
         if source is not None:  # A.T @ b: A's transposed kernel (see transpose)
-            return source._matmul(b, transpose=not transpose, backend=backend)
+            return source._matmul(b, transpose=not transpose, backend=backend,
+                                  b_start=b_start)
+        start = {"b_start": b_start} if b_start else {}  # plain products: as before
         return DIA_MATMUL.bind(self.data, self.offsets, b, shape=self.shape,
-                               transpose=transpose, width=self._width, backend=backend)
-
-    def _matmul_from(self, b: jax.Array, b_start: int) -> jax.Array:
-        """``self @ b[b_start:]`` for a ``b`` of ``self``'s dtype, the kernel bound on
-        ``b`` itself: its first ``b_start`` rows are never read, nor copied (the
-        drop-in's NumPy vectors, read in place from the 64-byte boundary below them:
-        ``scipy_compat._route``)."""
-        from ..ops._primitives import DIA_MATMUL
-
-        return DIA_MATMUL.bind(self.data, self.offsets, b, shape=self.shape,
-                               transpose=False, width=self._width, backend=None,
-                               b_start=b_start)
+                               transpose=transpose, width=self._width, backend=backend,
+                               **start)
 
     # -- conversions ---------------------------------------------------------------------
     @jax.jit

@@ -14,7 +14,7 @@ two. Backends only register lowerings (see ``_dispatch``); autodiff is defined o
 The structured formats and the SpGEMM numeric phase have one primitive each:
 
 - ``dia_matmul(data, offsets, b; shape, transpose, width, b_start=0)``: DIA ``A @ b`` /
-  ``A.T @ b`` of the operand ``b[b_start:]`` (``b_start``: see ``DIA._matmul_from``).
+  ``A.T @ b`` of the operand ``b[b_start:]`` (``b_start``: see ``DIA._matmul``).
 - ``bsr_matmul(data, indices, indptr, b; shape, transpose)``: BSR ``A @ b`` / ``A.T @ b``.
 - ``spgemm_numeric(a_data, b_data, a_slot, b_slot, seg; nnz, dtype)``: the values of
   ``A @ B`` on a precomputed pattern.

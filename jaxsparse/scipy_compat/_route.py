@@ -121,8 +121,9 @@ def device_matmul(A, other):
 
 
 # ``op @ b[start:]`` for a vector ``b`` read where it lies (the DIA kernel's b_start).
-_jitted_matmul_from = jax.jit(lambda op, b, start: op._matmul_from(b, start),
-                              static_argnums=2)
+_jitted_matmul_from = jax.jit(
+    lambda op, b, start: op._matmul(b, transpose=False, backend=None, b_start=start),
+    static_argnums=2)
 
 
 def _reads_in_place_from_boundary(op, other) -> bool:
