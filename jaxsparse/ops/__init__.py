@@ -2,6 +2,7 @@
 
 from . import (
     _cg_update,  # noqa: F401  (registers cg_update's "xla" lowering)
+    _csr_matmul_add,  # noqa: F401  (defines c + A @ b, composed where no kernel fuses it)
     _reference,  # noqa: F401  (registers the "xla" backend)
     native,  # noqa: F401  (registers the "native" backend where it is built)
     pallas,  # noqa: F401  (registers the "pallas" backend: GPU kernels, interpreted on CPU)

@@ -63,19 +63,22 @@ def _out_aval(likes, shape, dtype):
     )
 
 
-def _define(name: str, abstract_eval, *, multiple_results: bool = False):
+def _define(name: str, abstract_eval, *, multiple_results: bool = False, kernel=None):
+    """The primitive ``name``, lowered to the kernel ``_dispatch`` has for it on the
+    backend it is bound with (or the platform's default). ``kernel(backend, avals,
+    params)``, where given, finds the kernel instead (a composition, say)."""
+    kernel_for = kernel or functools.partial(_dispatch.lookup, name)
     prim = Primitive(name)
     prim.multiple_results = multiple_results
     if _apply_primitive is not None:
         prim.def_impl(functools.partial(_apply_primitive, prim))
     else:  # pragma: no cover
-        prim.def_impl(lambda *a, backend, **p: _dispatch.lookup(name, backend)(*a, **p))
+        prim.def_impl(lambda *a, backend, **p: kernel_for(backend, (), p)(*a, **p))
     prim.def_abstract_eval(abstract_eval)
 
     def lowering(ctx, *args, platform, backend, **params):
         with _dispatch.lowering_for(platform):
-            kernel = _dispatch.lookup(name, backend, ctx.avals_in, params)
-            impl = functools.partial(kernel, **params)
+            impl = functools.partial(kernel_for(backend, ctx.avals_in, params), **params)
             return mlir.lower_fun(impl, multiple_results=multiple_results)(ctx, *args)
 
     # One rule per platform, so a backend's kernel knows what it is lowered for (and

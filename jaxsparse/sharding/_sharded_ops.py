@@ -19,6 +19,7 @@ from jax.sharding import PartitionSpec as P
 
 from ..formats._index import index_dtype
 from ..ops import _dispatch
+from ..ops._csr_matmul_add import CSR_MATMUL_ADD
 from ..ops._dia_kernel import dia_data_cotangent
 from ..ops._dtypes import as_dense, result_dtype
 from ..ops._primitives import CSR_KERNELS, DIA_MATMUL
@@ -236,11 +237,14 @@ def _local_product(key: PlanKey, backend: str, dense_spec: P):
         hx = exchange(x, send, method=halo.method, axis=plan.axis, n_shards=plan.n_shards,
                       shifts=halo.shifts, sizes=halo.sizes)
         y = own_matmul(plan, own, x, transpose=False, backend=backend)
-        if halo.width:
-            hy = CSR_KERNELS.matmul.bind(halo_d, halo_i, halo_p, hx, shape=halo_shape,
-                                         transpose=False, backend=backend)
-            y = add_halo_rows(plan, y, hy, halo_r)
-        return y
+        if not halo.width:
+            return y
+        if plan.halo_block_rows == plan.rows.block:  # added as each row is summed
+            return CSR_MATMUL_ADD.bind(halo_d, halo_i, halo_p, hx, y, shape=halo_shape,
+                                       backend=backend)
+        hy = CSR_KERNELS.matmul.bind(halo_d, halo_i, halo_p, hx, shape=halo_shape,
+                                     transpose=False, backend=backend)
+        return add_halo_rows(plan, y, hy, halo_r)
 
     return _shard_program(key, backend, dense_spec, per_shard)
 

@@ -11,6 +11,7 @@ import jax
 # FFI target name -> exported C symbol (csrc/*.cc, XLA_FFI_DEFINE_HANDLER_SYMBOL).
 TARGETS = {
     "jaxsparse_csr_matmul": "JaxsparseCsrMatmul",
+    "jaxsparse_csr_matmul_add": "JaxsparseCsrMatmulAdd",
     "jaxsparse_csr_offsets": "JaxsparseCsrOffsets",
     "jaxsparse_coo_matmul": "JaxsparseCooMatmul",
     "jaxsparse_sampled": "JaxsparseSampled",

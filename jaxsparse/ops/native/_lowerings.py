@@ -137,6 +137,23 @@ def _csr_matmul(data, indices, indptr, b, *, shape, transpose):
     return out.astype(b.dtype)
 
 
+@_native_or_reference("csr_matmul_add")
+def _csr_matmul_add(data, indices, indptr, b, c, *, shape):
+    """``c + A @ b``, each row's sum added into ``c``'s buffer (``csr_matmul.cc``); where
+    the kernel does not compute in ``b``'s dtype (bf16/f16 in float32) or would not run,
+    ``c +`` the product, the bits of the unfused pair."""
+    if (_compute_dtype(b.dtype) != np.dtype(b.dtype) or _index_dtype(indices, indptr) is None
+            or _empty(data, b) or shape[0] == 0 or indptr.shape[0] != shape[0] + 1):
+        product = _csr_matmul(data, indices, indptr, b, shape=shape, transpose=False)
+        if product is None:
+            product = _dispatch.lookup("csr_matmul", "xla")(data, indices, indptr, b,
+                                                             shape=shape, transpose=False)
+        return c + product
+    out = jax.ShapeDtypeStruct(c.shape, c.dtype)
+    call = jax.ffi.ffi_call("jaxsparse_csr_matmul_add", out, input_output_aliases={4: 0})
+    return call(data.astype(b.dtype), indices, indptr, b, c, **_thread_attrs())
+
+
 @_native_or_reference("csr_offsets_matvec")
 def _csr_offsets_matvec(data, indices, indptr, offsets, b, *, shape):
     """Through the offsets on more than one thread, where the product is bound by memory

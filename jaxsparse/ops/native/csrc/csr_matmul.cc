@@ -1,8 +1,10 @@
 // CSR times dense: y = A @ b (rows split over threads, each row summed in storage order)
 // and y = A.T @ b (a scatter; see scatter.h). b is (n_in,) or (n_in, k), row-major.
-// jnp twin: _csr_matmul in jaxsparse/ops/_reference.py.
+// Also y = c + A @ b, each row's sum added to c's row (csr_matmul_add: c's buffer is
+// the output's). jnp twins: _csr_matmul in jaxsparse/ops/_reference.py, and c plus it.
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "common.h"
@@ -13,11 +15,22 @@
 namespace jaxsparse {
 namespace {
 
+// A row's sum into the output: stored, or (kAdd) added to what the output holds, c's
+// row: c + sum, the bits of adding the stored product to c.
+template <bool kAdd, typename V>
+inline void Put(V* o, V sum) {
+  if constexpr (kAdd) {
+    *o += sum;
+  } else {
+    *o = sum;
+  }
+}
+
 // Rows [r0, r1) of out = A @ b for one vector b. A plain function with restrict pointers,
 // so the loop keeps every pointer in a register (a lambda capturing by reference reloads
 // them), and apart from the k-column loop: compiled as one function with a runtime
 // `k == 1` test, the random matrix's product ran 10-15% slower.
-template <bool kAhead, typename V, typename I>
+template <bool kAdd, bool kAhead, typename V, typename I>
 void VectorRows(const V* __restrict data, const I* __restrict indices,
                 const I* __restrict indptr, int64_t cap, int64_t n_cols,
                 const V* __restrict b, V* __restrict out, int64_t r0, int64_t r1) {
@@ -36,12 +49,12 @@ void VectorRows(const V* __restrict data, const I* __restrict indices,
       I c = indices[j];
       if (InRange(c, n_cols)) acc += Mul(data[j], b[c]);
     }
-    out[r] = acc;
+    Put<kAdd>(out + r, acc);
   }
 }
 
 // Rows [r0, r1) of out = A @ b for b of k > 1 columns, row-major.
-template <typename V, typename I>
+template <bool kAdd, typename V, typename I>
 void PanelRows(const V* __restrict data, const I* __restrict indices,
                const I* __restrict indptr, int64_t cap, int64_t n_cols, int64_t k,
                const V* __restrict b, V* __restrict out, int64_t r0, int64_t r1) {
@@ -63,17 +76,18 @@ void PanelRows(const V* __restrict data, const I* __restrict indices,
         const V* x = b + static_cast<int64_t>(c) * k + t0;
         for (int64_t t = 0; t < kPanel; ++t) acc[t] += Mul(d, x[t]);
       }
-      std::copy(acc, acc + kPanel, o + t0);
+      for (int64_t t = 0; t < kPanel; ++t) Put<kAdd>(o + t0 + t, acc[t]);
     }
     if (t0 == k) continue;
-    std::fill(o + t0, o + k, V{});
+    V acc[kPanel] = {};  // the last k - t0 < kPanel columns
     for (int64_t j = start; j < end; ++j) {
       I c = indices[j];
       if (!InRange(c, n_cols)) continue;
       V d = data[j];
-      const V* x = b + static_cast<int64_t>(c) * k;
-      for (int64_t t = t0; t < k; ++t) o[t] += Mul(d, x[t]);
+      const V* x = b + static_cast<int64_t>(c) * k + t0;
+      for (int64_t t = 0; t < k - t0; ++t) acc[t] += Mul(d, x[t]);
     }
+    for (int64_t t = 0; t < k - t0; ++t) Put<kAdd>(o + t0 + t, acc[t]);
   }
 }
 
@@ -82,7 +96,7 @@ void PanelRows(const V* __restrict data, const I* __restrict indices,
 // (on rows of 65, 15% faster), while double code came out the same either way. Same
 // sums in the same order: same bits. (A separate function because the attribute is per
 // function.)
-template <bool kAhead, typename V, typename I>
+template <bool kAdd, bool kAhead, typename V, typename I>
 JAXSPARSE_SCALAR_LOOPS void ShortRows(const V* __restrict data, const I* __restrict indices,
                                       const I* __restrict indptr, int64_t cap,
                                       int64_t n_cols, const V* __restrict b,
@@ -98,7 +112,7 @@ JAXSPARSE_SCALAR_LOOPS void ShortRows(const V* __restrict data, const I* __restr
       I c = indices[j];
       if (InRange(c, n_cols)) acc += Mul(data[j], b[c]);
     }
-    out[r] = acc;
+    Put<kAdd>(out + r, acc);
   }
 }
 
@@ -146,7 +160,7 @@ bool ReadsNearDiagonal(const I* indices, const I* indptr, int64_t cap, int64_t n
   return yes;
 }
 
-template <typename V, typename I>
+template <bool kAdd, typename V, typename I>
 void CsrGather(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* indices,
                const I* indptr, int64_t cap, int64_t n_rows, int64_t n_cols, int64_t k,
                const V* b, V* out) {
@@ -154,13 +168,13 @@ void CsrGather(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* i
     int64_t entries = Clamp(indptr[r1], 0, cap) - Clamp(indptr[r0], 0, cap);
     bool ahead = k == 1 && ReadsNearDiagonal(indices, indptr, cap, n_rows, n_cols, r0, r1);
     if (std::is_same_v<V, float> && k == 1 && entries < kShortRow * (r1 - r0)) {
-      auto run = ahead ? ShortRows<true, V, I> : ShortRows<false, V, I>;
+      auto run = ahead ? ShortRows<kAdd, true, V, I> : ShortRows<kAdd, false, V, I>;
       run(data, indices, indptr, cap, n_cols, b, out, r0, r1);
     } else if (k == 1) {
-      auto run = ahead ? VectorRows<true, V, I> : VectorRows<false, V, I>;
+      auto run = ahead ? VectorRows<kAdd, true, V, I> : VectorRows<kAdd, false, V, I>;
       run(data, indices, indptr, cap, n_cols, b, out, r0, r1);
     } else {
-      PanelRows(data, indices, indptr, cap, n_cols, k, b, out, r0, r1);
+      PanelRows<kAdd>(data, indices, indptr, cap, n_cols, k, b, out, r0, r1);
     }
   };
   int64_t n_tasks = TasksFor(threads, (Clamp(indptr[n_rows], 0, cap) + n_rows) * k);
@@ -286,7 +300,7 @@ ffi::Error CsrMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuff
   ffi::Error done = DispatchTypes(b.element_type(), indices.element_type(), [&](auto vt, auto it) {
     using V = typename decltype(vt)::type;
     using I = typename decltype(it)::type;
-    auto run = transpose ? CsrScatter<V, I> : CsrGather<V, I>;
+    auto run = transpose ? CsrScatter<V, I> : CsrGather<false, V, I>;
     run(pool, threads, Ptr<V>(data), Ptr<I>(indices), Ptr<I>(indptr), cap, n_rows, n_cols, k,
         Ptr<V>(b), Ptr<V>(*out));
     return ffi::Error::Success();
@@ -295,6 +309,34 @@ ffi::Error CsrMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuff
   // are not), and the allocator hands this buffer back to the next calls.
   PreferHugePages(out->untyped_data(), out->size_bytes());
   return done;
+}
+
+// out = c + A @ b. XLA hands c's buffer over as the output's (input_output_aliases)
+// unless c is still needed elsewhere; then c is copied in first.
+ffi::Error CsrMatmulAddImpl(ffi::ThreadPool pool, ffi::AnyBuffer data,
+                            ffi::AnyBuffer indices, ffi::AnyBuffer indptr, ffi::AnyBuffer b,
+                            ffi::AnyBuffer c, ffi::Result<ffi::AnyBuffer> out,
+                            int64_t threads, int64_t own_core) {
+  KeepOnOwnCore(own_core);
+  int64_t n_rows = LeadingSize(indptr) - 1;
+  int64_t cap = std::min<int64_t>(LeadingSize(data), LeadingSize(indices));
+  int64_t k = TrailingSize(b);
+  if (n_rows < 0 || indptr.element_type() != indices.element_type() ||
+      data.element_type() != b.element_type() || c.element_type() != b.element_type() ||
+      LeadingSize(c) != n_rows || TrailingSize(c) != k || c.size_bytes() != out->size_bytes()) {
+    return ffi::Error::InvalidArgument("jaxsparse csr_matmul_add: inconsistent operands");
+  }
+  if (out->untyped_data() != c.untyped_data()) {
+    std::memcpy(out->untyped_data(), c.untyped_data(), c.size_bytes());
+  }
+  PreferHugePages(b.untyped_data(), b.size_bytes());
+  return DispatchTypes(b.element_type(), indices.element_type(), [&](auto vt, auto it) {
+    using V = typename decltype(vt)::type;
+    using I = typename decltype(it)::type;
+    CsrGather<true, V, I>(pool, threads, Ptr<V>(data), Ptr<I>(indices), Ptr<I>(indptr), cap,
+                          n_rows, LeadingSize(b), k, Ptr<V>(b), Ptr<V>(*out));
+    return ffi::Error::Success();
+  });
 }
 
 }  // namespace
@@ -306,5 +348,11 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsparseCsrMatmul, jaxsparse::CsrMatmulImpl,
                               jaxsparse::BindPoolAndBuffers<4>()
                                   .Ret<xla::ffi::AnyBuffer>()
                                   .Attr<int64_t>("transpose")
+                                  .Attr<int64_t>("threads")
+                                  .Attr<int64_t>("own_core"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsparseCsrMatmulAdd, jaxsparse::CsrMatmulAddImpl,
+                              jaxsparse::BindPoolAndBuffers<5>()
+                                  .Ret<xla::ffi::AnyBuffer>()
                                   .Attr<int64_t>("threads")
                                   .Attr<int64_t>("own_core"));
