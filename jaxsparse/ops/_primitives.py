@@ -22,6 +22,8 @@ The structured formats and the SpGEMM numeric phase have one primitive each:
   one vector, whose backends may read each slot's column as ``row + offsets[k]``
   (narrow, prepared on the host) instead of ``indices[k]``; its other rules are
   ``csr_matmul``'s.
+- ``csr_matmul_add(data, indices, indptr, b, c; shape)`` (``_csr_matmul_add``):
+  ``c + A @ b``, one kernel where a backend fuses it, else ``c +`` its ``csr_matmul``.
 
 Each is linear in its value arrays and in ``b``. The cotangent of ``b`` binds the same
 primitive with ``transpose`` flipped (so a backend's kernel serves it too); the cotangent
