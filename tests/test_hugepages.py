@@ -112,19 +112,34 @@ def test_the_dropins_diagonal_view_is_put_on_huge_page_memory(mapped, monkeypatc
         sp.set_device_min_nnz(None)
 
 
-def test_a_dropin_dia_product_reads_an_unaligned_vector_where_it_lies(mapped, monkeypatch):
+def _scattered_big(n=1 << 20):
+    """``_big()`` plus an anti-diagonal entry on every 64th row: too many diagonals for
+    a DIA view, columns too far for narrow offsets, so the drop-in keeps CSR / CSC."""
+    rows = np.arange(0, n, 64)
+    far = sps.csr_array((np.full(rows.size, 0.5), (rows, n - 1 - rows)), shape=(n, n))
+    return sps.csr_array(_big(n) + far)
+
+
+@pytest.mark.parametrize(("kind", "rmatmul"), [
+    ("dia", False), ("dia", True), ("csr", False), ("csr", True), ("csc", False),
+    ("csc", True)])
+def test_a_dropin_product_reads_an_unaligned_vector_where_it_lies(mapped, monkeypatch,
+                                                                  kind, rmatmul):
     """NumPy's vectors mostly start 16-48 bytes past a 64-byte boundary, where the device
-    would copy them: a DIA view's product instead hands the device the memory from the
-    boundary below (read in place, no copy, nothing staged) and starts its kernel that
-    many items in, so the NaN before ``x`` here is never read. A vector of another dtype,
-    or several columns, takes the staged route as before."""
+    would copy them: a DIA view's, a CSR's or a CSC's product (``A @ x`` and ``x @ A``)
+    instead hands the device the memory from the boundary below (read in place, no
+    copy, nothing staged) and starts its kernel that many items in, so the NaN before
+    ``x`` here is never read. A vector of another dtype, or several columns, takes the
+    staged route as before."""
     import jaxsparse.scipy_compat as sp
     from jaxsparse.scipy_compat import _route
     from jaxsparse.sharding import _default
 
-    monkeypatch.setattr(_default, "_default", None)  # one device: the DIA view
-    S = _big()
-    A = sp.csr_array(S)
+    monkeypatch.setattr(_default, "_default", None)  # one device: no sharded copy
+    S = _big() if kind == "dia" else _scattered_big()
+    A = sp.csc_array(S) if kind == "csc" else sp.csr_array(S)
+    product = (lambda v: v @ A) if rmatmul else (lambda v: A @ v)
+    want = (lambda v: S.T @ v) if rmatmul else (lambda v: S @ v)
     sp.set_device_min_nnz(0)
     puts = []
     real_put = jax.device_put
@@ -138,27 +153,59 @@ def test_a_dropin_dia_product_reads_an_unaligned_vector_where_it_lies(mapped, mo
         n = S.shape[1]
         block = np.full(n + 16, np.nan)
         start = -block.ctypes.data % 64 // 8
-        A @ block[start:start + n]  # builds the view: an aligned x, read in place
-        view = A._operator()
-        assert isinstance(view, js.DIA)
+        aligned = block[start:start + n]
+        aligned[:] = np.linspace(-1.0, 1.0, n)
+        y_aligned = product(aligned)  # builds the operator: an aligned x, read in place
+        op = A._operator()
+        assert type(op) is {"dia": js.DIA, "csr": js.CSR, "csc": js.CSC}[kind]
         made = len(mapped)
         monkeypatch.setattr(jax, "device_put", recording)
         for k in range(1, 8):
             block[:] = np.nan
             x = block[start + k:start + k + n]
             x[:] = np.linspace(-1.0, 1.0, n)
-            assert _route._reads_in_place_from_boundary(view, x)
-            y = A @ x
-            np.testing.assert_array_equal(y, S @ x)  # three terms a row, SciPy's order
+            assert _route._reads_in_place_from_boundary(op, x, transpose=rmatmul)
+            y = product(x)
+            np.testing.assert_array_equal(y, y_aligned)  # the kernel of an aligned x
+            np.testing.assert_allclose(y, want(x), rtol=1e-15, atol=1e-15)
             assert y.flags.writeable and np.isfinite(y).all()
             assert puts[-1] == (x.ctypes.data - 8 * k,) * 2  # the boundary, in place
         assert len(mapped) == made  # nothing staged
         x32 = block[start + 1:start + 1 + n].astype(np.float32)
         X = np.stack([x, -x], axis=1)
-        assert not _route._reads_in_place_from_boundary(view, x32)
-        assert not _route._reads_in_place_from_boundary(view, X)
-        np.testing.assert_allclose(A @ x32, S @ x32.astype(float), rtol=1e-6)
-        np.testing.assert_array_equal(A @ X, S @ X)
+        assert not _route._reads_in_place_from_boundary(op, x32, transpose=rmatmul)
+        assert not _route._reads_in_place_from_boundary(op, X, transpose=rmatmul)
+        np.testing.assert_allclose(product(x32), want(x32.astype(float)), rtol=1e-6)
+        if not rmatmul:
+            np.testing.assert_allclose(A @ X, S @ X, rtol=1e-15, atol=1e-15)
+    finally:
+        sp.set_device_min_nnz(None)
+
+
+def test_a_dropin_csr_product_through_narrow_offsets_is_staged(monkeypatch):
+    """A CSR whose product reads narrow column offsets (their kernel takes no
+    ``b_start``) stages an unaligned vector: the rule says no, and the product is
+    right."""
+    import jaxsparse.scipy_compat as sp
+    from jaxsparse.scipy_compat import _route
+
+    n = 4096
+    S = sps.csr_array(_big(n) + sps.eye_array(n, k=7) + sps.eye_array(n, k=-9) +
+                      sps.eye_array(n, k=40))
+    op = js.CSR.from_scipy(S)
+    assert op.diagonal_offsets is not None
+    block = np.full(n + 16, np.nan)
+    x = block[(-block.ctypes.data % 64 // 8) + 2:][:n]
+    x[:] = np.linspace(-1.0, 1.0, n)
+    assert not _route._reads_in_place_from_boundary(op, x)
+    assert _route._reads_in_place_from_boundary(op, x, transpose=True) == (
+        missing_reason() is None)  # A.T @ x reads the indices
+    assert _route._reads_in_place_from_boundary(op.T, x, transpose=False) == (
+        missing_reason() is None)  # a CSC view's A @ x: the transposed kernel
+    sp.set_device_min_nnz(0)
+    try:
+        A = sp.csr_array(S)
+        np.testing.assert_allclose(A @ x, S @ x, rtol=1e-15, atol=1e-15)
     finally:
         sp.set_device_min_nnz(None)
 

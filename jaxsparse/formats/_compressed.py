@@ -41,17 +41,22 @@ class AbstractCompressed(AbstractSparseMatrix):
         """``(data, indices, indptr, row-major shape, transposed)`` for the CSR kernels."""
         return self.data, self.indices, self.indptr, self._major_minor, not self._major_is_row
 
-    def _matmul(self, b: jax.Array, *, transpose: bool, backend: str) -> jax.Array:
+    def _matmul(self, b: jax.Array, *, transpose: bool, backend: str,
+                b_start: int = 0) -> jax.Array:
+        """``b_start``: the operand is ``b[b_start:]``, read by the CSR kernel from ``b``
+        itself, as ``DIA._matmul``'s (the narrow offsets' kernel takes no ``b_start``)."""
         from ..ops._primitives import CSR_KERNELS, CSR_OFFSETS_MATVEC
 
         data, indices, indptr, shape, flipped = self._kernel_args()
         offsets = self.diagonal_offsets
-        if offsets is not None and transpose == flipped and b.ndim == 1 and data.ndim == 1:
+        if (offsets is not None and transpose == flipped and b.ndim == 1 and data.ndim == 1
+                and not b_start):
             return CSR_OFFSETS_MATVEC.bind(data, indices, indptr, offsets, b, shape=shape,
                                            backend=backend)
+        start = {"b_start": b_start} if b_start else {}  # plain products: as before
         return CSR_KERNELS.matmul.bind(
             data, indices, indptr, b, shape=shape, transpose=transpose != flipped,
-            backend=backend,
+            backend=backend, **start,
         )
 
     def _sampled(self, p: jax.Array, q: jax.Array, *, backend: str) -> jax.Array:

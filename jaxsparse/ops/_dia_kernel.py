@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import _dispatch
-from ._reference import accumulation_dtype
+from ._reference import accumulation_dtype, operand_rows
 
 # Up to this many diagonals the loop is unrolled at trace time (one fused loop);
 # beyond, a ``fori_loop`` runs ``_CHUNK`` unrolled diagonals per step (bounded compiles).
@@ -177,8 +177,3 @@ def dia_data_cotangent(ct, offsets, b, *, shape, transpose, width, n_diags, dtyp
 
 _dispatch.register("dia_matmul", "xla")(dia_matmul)
 
-
-def operand_rows(b, b_start: int):
-    """``b[b_start:]``: the operand of a ``dia_matmul`` whose ``b`` starts ``b_start``
-    rows early."""
-    return b if b_start == 0 else lax.slice_in_dim(b, b_start, b.shape[0])

@@ -3,7 +3,8 @@
 Two bilinear kernels per index layout ("csr": ``indices, indptr``; "coo": ``row, col``):
 
 - ``{kind}_matmul(data, i0, i1, b; shape, transpose)``: ``A @ b`` or ``A.T @ b``,
-  ``b`` 1-D or 2-D. Linear in ``data`` and in ``b``.
+  ``b`` 1-D or 2-D. Linear in ``data`` and in ``b``. ``csr_matmul`` also takes
+  ``b_start`` (bound only when nonzero): the operand is ``b[b_start:]``, as for DIA.
 - ``{kind}_sampled(i0, i1, p, q; shape)``: ``(p @ q)[row_k, col_k]`` for each slot
   ``k``: the SDDMM core. Linear in ``p`` and in ``q``.
 
@@ -153,7 +154,8 @@ class _Kernels:
         self._register_rules()
 
     # -- matmul ------------------------------------------------------------------------
-    def _matmul_transpose(self, ct, data, i0, i1, b, *, shape, transpose, backend):
+    def _matmul_transpose(self, ct, data, i0, i1, b, *, shape, transpose, backend,
+                          b_start=0):
         if ad.is_undefined_primal(i0) or ad.is_undefined_primal(i1):
             raise ValueError("sparse indices are not differentiable")
         if type(ct) is ad.Zero:
@@ -162,16 +164,24 @@ class _Kernels:
             ct_b = self.matmul.bind(
                 data, i0, i1, ct, shape=shape, transpose=not transpose, backend=backend
             )
+            if b_start:  # the rows before the operand get no cotangent
+                ct_b = jnp.pad(ct_b, [(b_start, 0)] + [(0, 0)] * (ct_b.ndim - 1))
             return None, None, None, ct_b
         # d(out)/d(data): out[r] += data_k * b[c] -> ct_data[k] = <ct[r_k], b[c_k]>
+        b = _reference.operand_rows(b, b_start)
         left, right = (b, ct) if transpose else (ct, b)
         if left.ndim == 1:
             left, right = left[:, None], right[:, None]
         ct_data = self.sampled.bind(i0, i1, left, right.T, shape=shape, backend=backend)
         return ct_data.astype(data.aval.dtype), None, None, None
 
-    def _matmul_batch(self, args, dims, *, shape, transpose, backend):
+    def _matmul_batch(self, args, dims, *, shape, transpose, backend, b_start=0):
         params = dict(shape=shape, transpose=transpose, backend=backend)
+        if b_start:  # the operand's rows sliced out (a copy), then batched as usual
+            *lead, b = args
+            rows_axis = 1 if dims[-1] == 0 else 0
+            b = jax.lax.slice_in_dim(b, b_start, b.shape[rows_axis], axis=rows_axis)
+            args = (*lead, b)
         if any(d is not None for d in dims[:-1]):
             return _fallback_batch(self.matmul.name, args, dims, params)
         return _fold_into_columns(self.matmul, args, dims[-1], params)
@@ -277,7 +287,7 @@ def _dia_transpose(ct, data, offsets, b, *, shape, transpose, width, backend, b_
             ct_b = jnp.pad(ct_b, [(b_start, 0)] + [(0, 0)] * (ct_b.ndim - 1))
         return None, None, ct_b
     ct_data = _dia_kernel.dia_data_cotangent(
-        ct, offsets, _dia_kernel.operand_rows(b, b_start), shape=shape,
+        ct, offsets, _reference.operand_rows(b, b_start), shape=shape,
         transpose=transpose, width=width, n_diags=data.aval.shape[0],
         dtype=data.aval.dtype,
     )

@@ -19,6 +19,12 @@ from ._scan import prefix_sum
 _LOW_PRECISION = {np.dtype(jnp.bfloat16), np.dtype(np.float16)}
 
 
+def operand_rows(b, b_start: int):
+    """``b[b_start:]``: the operand of a product bound with ``b_start`` (``b`` starts
+    ``b_start`` rows early; see ``DIA._matmul``)."""
+    return b if b_start == 0 else jax.lax.slice_in_dim(b, b_start, b.shape[0])
+
+
 def accumulation_dtype(dtype) -> np.dtype:
     """bf16/f16 accumulate in f32; bool accumulates as int32; everything else as is."""
     dtype = np.dtype(dtype)
@@ -78,9 +84,10 @@ def _coo_sampled(row, col, p, q, *, shape):
 
 
 @_dispatch.register("csr_matmul", "xla")
-def _csr_matmul(data, indices, indptr, b, *, shape, transpose):
+def _csr_matmul(data, indices, indptr, b, *, shape, transpose, b_start=0):
     row = csr_row_ids(indptr, indices.shape[0])
-    return coo_matmul(data, row, indices, b, shape=shape, transpose=transpose)
+    return coo_matmul(data, row, indices, operand_rows(b, b_start), shape=shape,
+                      transpose=transpose)
 
 
 @_dispatch.register("csr_offsets_matvec", "xla")

@@ -9,8 +9,9 @@
 
 The threshold is measured (:mod:`._thresholds`) and can be set. A NumPy operand goes to
 the device with no copy where the device can read it as it lies (at a 64-byte boundary;
-or, for a DIA view's vector, from the boundary below it: :func:`_matmul_from_boundary`),
-and is staged (one copy, into reused huge-page memory) otherwise.
+or, for a vector of a DIA, CSR or CSC product, from the boundary below it:
+:func:`_matmul_from_boundary`), and is staged (one copy, into reused huge-page memory)
+otherwise.
 """
 
 from __future__ import annotations
@@ -120,44 +121,64 @@ def device_matmul(A, other):
         return _result(_jitted_matmul(op, x), x, other, A)
 
 
-# ``op @ b[start:]`` for a vector ``b`` read where it lies (the DIA kernel's b_start).
+# ``op @ b[start:]`` (or ``op.T @ b[start:]``) for a vector ``b`` read where it lies
+# (the DIA and CSR kernels' b_start).
 _jitted_matmul_from = jax.jit(
-    lambda op, b, start: op._matmul(b, transpose=False, backend=None, b_start=start),
-    static_argnums=2)
+    lambda op, b, start, transpose: op._matmul(b, transpose=transpose, backend=None,
+                                               b_start=start),
+    static_argnums=(2, 3))
 
 
-def _reads_in_place_from_boundary(op, other) -> bool:
-    """Whether ``op @ other`` reads a NumPy vector the device would copy (not at a
-    64-byte boundary) where it lies instead: a DIA product operator on the native CPU
-    kernel, of ``other``'s dtype, and a C-contiguous 1-D ``other`` of the right length
-    starting at a multiple of its item size.
+def _reads_in_place_from_boundary(op, other, *, transpose: bool = False) -> bool:
+    """Whether ``op @ other`` (``transpose``: ``other @ op``) reads a NumPy vector the
+    device would copy (not at a 64-byte boundary) where it lies instead: a DIA, CSR or
+    CSC product operator on the native CPU kernels, of ``other``'s dtype, and a
+    C-contiguous 1-D ``other`` of the right length starting at a multiple of its item
+    size.
 
     Its memory from the boundary below it (up to 56 bytes before it, in the same page)
     goes to the device as it is, aligned, so the device reads it in place; the kernel
     starts that many items in (``b_start``) and never reads the bytes before ``other``.
-    Against staging it (a 16 MB copy per product), same process, ``x`` 16 bytes past a
-    boundary: the band's drop-in ``A @ x`` (n = 2M) 8.0-8.3 -> 6.7 ms, 2-D Poisson
-    1400^2 4.9-5.2 -> 3.6-3.9."""
-    from ..formats import DIA
+    Against staging it (a copy per product), same process, ``x`` 16 bytes past a
+    boundary: the band's drop-in ``A @ x`` (n = 2M, a DIA view) 8.0-8.3 -> 6.7 ms, 2-D
+    Poisson 1400^2 4.9-5.2 -> 3.6-3.9; the random matrix's (CSR, n = 1M) 9.9-10.1 ->
+    9.5 (the time of an aligned ``x``). A CSR whose narrow column offsets serve the
+    product (``formats/_offsets.py``) is staged instead: their kernel, which moves
+    fewer bytes, takes no ``b_start``."""
+    if not (isinstance(other, np.ndarray) and other.ndim == 1
+            and other.shape[0] == op.shape[0 if transpose else 1]
+            and other.flags.c_contiguous and other.dtype == op.dtype
+            and not _read_in_place(other) and other.ctypes.data % other.itemsize == 0):
+        return False
+    kernel = _kernel_reading_in_place(op, transpose)
     from ..ops import _dispatch
 
-    return (isinstance(other, np.ndarray) and type(op) is DIA and other.ndim == 1
-            and other.shape[0] == op.shape[1] and other.flags.c_contiguous
-            and other.dtype == op.dtype and not _read_in_place(other)
-            and other.ctypes.data % other.itemsize == 0
-            and "_transpose_of" not in op.__dict__
-            and _dispatch.pick("dia_matmul") == "native"
+    return (kernel is not None and _dispatch.pick(kernel) == "native"
             and all(d.platform == "cpu" for d in op.data.devices()))
 
 
-def _matmul_from_boundary(op, x: np.ndarray) -> np.ndarray:
-    """``op @ x`` reading ``x`` in place (see :func:`_reads_in_place_from_boundary`)."""
+def _kernel_reading_in_place(op, transpose: bool) -> str | None:
+    """The primitive ``op``'s product would bind with ``b_start``, or None where it
+    would not take one."""
+    from ..formats import CSC, CSR, DIA
+
+    if type(op) is DIA:
+        return None if "_transpose_of" in op.__dict__ else "dia_matmul"
+    if type(op) in (CSR, CSC):
+        narrow = op.diagonal_offsets is not None and transpose == (type(op) is CSC)
+        return None if narrow else "csr_matmul"
+    return None
+
+
+def _matmul_from_boundary(op, x: np.ndarray, *, transpose: bool = False) -> np.ndarray:
+    """``op @ x`` (``transpose``: ``x @ op``) reading ``x`` in place (see
+    :func:`_reads_in_place_from_boundary`)."""
     lead = x.ctypes.data % 64
     memory = (ctypes.c_char * (lead + x.nbytes)).from_address(x.ctypes.data - lead)
     from_boundary = np.frombuffer(memory, x.dtype)
     b = jax.device_put(from_boundary, next(iter(op.data.devices())))
     try:
-        y = _jitted_matmul_from(op, b, lead // x.itemsize)
+        y = _jitted_matmul_from(op, b, lead // x.itemsize, transpose)
         return _device.writable_result(y, b)
     finally:
         b.delete()  # no array of ours reads the caller's memory after this call
@@ -168,10 +189,12 @@ def device_rmatmul(A, other):
     from ..formats._base import AbstractSparse
     from ..ops import matmul
 
+    op = A._operator()
+    if _reads_in_place_from_boundary(op, other, transpose=True):
+        return _matmul_from_boundary(op, other, transpose=True)
     with _on_device(other) as x:
         if x.ndim not in (1, 2) or x.shape[-1] != A.shape[0]:
             raise _mismatch(A.shape, x.shape, rmatmul=True)
-        op = A._operator()
         if isinstance(op, AbstractSparse):
             y = matmul(x, op)
         else:  # sharded: x @ A = (A^T x^T)^T, the halo exchange run in reverse

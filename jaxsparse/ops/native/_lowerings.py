@@ -125,15 +125,16 @@ def _empty(*arrays) -> bool:
 
 # -- matmul: A @ b / A.T @ b -----------------------------------------------------------
 @_native_or_reference("csr_matmul")
-def _csr_matmul(data, indices, indptr, b, *, shape, transpose):
+def _csr_matmul(data, indices, indptr, b, *, shape, transpose, b_start=0):
     ct = _compute_dtype(b.dtype)
     if ct is None or _index_dtype(indices, indptr) is None or _empty(data, b):
         return None
     out_rows = shape[1] if transpose else shape[0]
-    if out_rows == 0 or indptr.shape[0] != shape[0] + 1:
+    if out_rows == 0 or indptr.shape[0] != shape[0] + 1 or b.shape[0] == b_start:
         return None
     out = _ffi("jaxsparse_csr_matmul", (out_rows,) + b.shape[1:], ct,
-               data.astype(ct), indices, indptr, b.astype(ct), transpose=transpose)
+               data.astype(ct), indices, indptr, b.astype(ct), transpose=transpose,
+               b_start=b_start)
     return out.astype(b.dtype)
 
 

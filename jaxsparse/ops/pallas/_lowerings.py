@@ -42,7 +42,8 @@ def _pallas_or_xla(op: str):
 
 
 @_pallas_or_xla("csr_matmul")
-def _csr_matmul(data, indices, indptr, b, *, shape, transpose):
+def _csr_matmul(data, indices, indptr, b, *, shape, transpose, b_start=0):
+    b = _reference.operand_rows(b, b_start)  # a copy: Triton kernels take no offset
     n_rows, n_cols = shape
     if not _runs_here((data, b), (indices, indptr), ()) or indptr.shape[0] != n_rows + 1:
         return None

@@ -282,17 +282,21 @@ void CsrScatter(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* 
   ChunkedScatter(pool, threads, n_fine, work, indices, n_cols, k, out, rows);
 }
 
+// b_start: the operand is b's rows from b_start on (rows before it are never read: a
+// drop-in vector read in place from the 64-byte boundary below it, scipy_compat._route).
 ffi::Error CsrMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuffer indices,
                          ffi::AnyBuffer indptr, ffi::AnyBuffer b,
                          ffi::Result<ffi::AnyBuffer> out, int64_t transpose,
-                         int64_t threads, int64_t own_core) {
+                         int64_t b_start, int64_t threads, int64_t own_core) {
   KeepOnOwnCore(own_core);
   int64_t n_rows = LeadingSize(indptr) - 1;
-  int64_t n_cols = transpose ? LeadingSize(*out) : LeadingSize(b);
+  int64_t b_rows = LeadingSize(b) - b_start;
+  int64_t n_cols = transpose ? LeadingSize(*out) : b_rows;
   int64_t cap = std::min<int64_t>(LeadingSize(data), LeadingSize(indices));
   int64_t k = TrailingSize(b);
   if (n_rows < 0 || indptr.element_type() != indices.element_type() ||
-      data.element_type() != b.element_type()) {
+      data.element_type() != b.element_type() || b_start < 0 || b_rows < 0 ||
+      (transpose && b_rows < n_rows)) {
     return ffi::Error::InvalidArgument("jaxsparse csr_matmul: inconsistent operands");
   }
   PreferHugePages(b.untyped_data(), b.size_bytes());
@@ -302,7 +306,7 @@ ffi::Error CsrMatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuff
     using I = typename decltype(it)::type;
     auto run = transpose ? CsrScatter<V, I> : CsrGather<false, V, I>;
     run(pool, threads, Ptr<V>(data), Ptr<I>(indices), Ptr<I>(indptr), cap, n_rows, n_cols, k,
-        Ptr<V>(b), Ptr<V>(*out));
+        Ptr<V>(b) + b_start * k, Ptr<V>(*out));
     return ffi::Error::Success();
   });
   // After the writes: only pages already in memory can be collapsed (a fresh buffer's
@@ -348,6 +352,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsparseCsrMatmul, jaxsparse::CsrMatmulImpl,
                               jaxsparse::BindPoolAndBuffers<4>()
                                   .Ret<xla::ffi::AnyBuffer>()
                                   .Attr<int64_t>("transpose")
+                                  .Attr<int64_t>("b_start")
                                   .Attr<int64_t>("threads")
                                   .Attr<int64_t>("own_core"));
 
