@@ -1,10 +1,11 @@
 """``csr_matmul_add``: ``c + A @ b`` as one primitive (the sharded product's halo step).
 
 On every backend it must give the bits of ``c + csr_matmul(...)`` on that backend: the
-native kernel adds each row's rounded sum into ``c``'s buffer; the others compose the
-two. Checked on padded CSR (garbage past the last row, an out-of-range column, empty
-rows), vectors and 3 / 8 / 11 columns (the panel loop and its tail), every value dtype,
-1-3 threads; its JVP, transpose and batching rules against the composition's; and the
+native kernel adds each row's rounded sum into ``c``'s buffer (one vector; several
+columns are composed); the others compose the two. Checked on padded CSR (garbage past
+the last row, an out-of-range column, empty rows), vectors and 3 / 8 / 11 columns,
+every value dtype, 1-3 threads; its JVP, transpose and batching rules against the
+composition's; and the
 sharded product that uses it (halo blocks over every row) against SciPy, on CPU and
 lowered for CUDA, where the composition keeps the Pallas product.
 """
@@ -105,7 +106,7 @@ def test_fused_add_gives_the_bits_of_c_plus_the_product(backend, dtype, k):
 
 @pytest.mark.skipif(missing_reason() is not None,
                     reason=f"native kernels unavailable here: {missing_reason()}")
-def test_native_lowering_is_one_kernel_call_into_cs_buffer():
+def test_native_lowering_of_a_vector_is_one_kernel_call_into_cs_buffer():
     S = _matrix(np.float64)
     b, c = _operands(S, np.float64, None)
     f = jax.jit(lambda *a: csr_matmul_add(*a, shape=S.shape, backend="native"))
@@ -115,6 +116,10 @@ def test_native_lowering_is_one_kernel_call_into_cs_buffer():
     xla_text = jax.jit(lambda *a: csr_matmul_add(*a, shape=S.shape, backend="xla")).lower(
         *_padded(S), b, c).as_text()
     assert "jaxsparse_csr_matmul_add" not in xla_text
+    B, C = _operands(S, np.float64, 16)  # columns: the product kernel, then an add
+    panel_text = f.lower(*_padded(S), B, C).as_text()
+    assert "jaxsparse_csr_matmul_add" not in panel_text
+    assert "jaxsparse_csr_matmul" in panel_text
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

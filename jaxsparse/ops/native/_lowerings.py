@@ -140,11 +140,13 @@ def _csr_matmul(data, indices, indptr, b, *, shape, transpose, b_start=0):
 
 @_native_or_reference("csr_matmul_add")
 def _csr_matmul_add(data, indices, indptr, b, c, *, shape):
-    """``c + A @ b``, each row's sum added into ``c``'s buffer (``csr_matmul.cc``); where
-    the kernel does not compute in ``b``'s dtype (bf16/f16 in float32) or would not run,
-    ``c +`` the product, the bits of the unfused pair."""
-    if (_compute_dtype(b.dtype) != np.dtype(b.dtype) or _index_dtype(indices, indptr) is None
-            or _empty(data, b) or shape[0] == 0 or indptr.shape[0] != shape[0] + 1):
+    """``c + A @ b`` for one vector ``b``, each row's sum added into ``c``'s buffer
+    (``csr_matmul.cc``); for several columns, where the kernel does not compute in
+    ``b``'s dtype (bf16/f16 in float32) or would not run, ``c +`` the product, the bits
+    of the unfused pair."""
+    if (b.ndim != 1 or _compute_dtype(b.dtype) != np.dtype(b.dtype)
+            or _index_dtype(indices, indptr) is None or _empty(data, b) or shape[0] == 0
+            or indptr.shape[0] != shape[0] + 1):
         product = _csr_matmul(data, indices, indptr, b, shape=shape, transpose=False)
         if product is None:
             product = _dispatch.lookup("csr_matmul", "xla")(data, indices, indptr, b,
