@@ -316,6 +316,66 @@ def _band_groups() -> int:
     return _native_count("JaxsparseBandGroups")
 
 
+def _split_scatters() -> int:
+    return _native_count("JaxsparseSplitScatters")
+
+
+def _far_pattern(n_rows, n_cols, per_row, seed, dtype=np.float64):
+    """Random columns, each row's sorted, far from the diagonal."""
+    rng = np.random.default_rng(seed)
+    cols = np.sort(rng.integers(0, n_cols, (n_rows, per_row)), axis=1).ravel()
+    indptr = np.arange(0, n_rows * per_row + 1, per_row, dtype=np.int32)
+    data = rng.standard_normal(cols.size).astype(dtype)
+    return data, cols.astype(np.int32), indptr
+
+
+def _transposed_runs(monkeypatch, A, y):
+    runs = []
+    for threads in (1, 2, 3):
+        monkeypatch.setenv("JAXSPARSE_NUM_THREADS", str(threads))
+        runs.append(np.asarray(jax.jit(lambda A, y: js.ops.spmv(
+            A, y, transpose=True, backend="native"))(A, y)))
+    return runs
+
+
+def test_a_wide_output_far_from_the_diagonal_is_split_by_column(monkeypatch):
+    """A.T @ y of a pattern far from the diagonal whose output is at least 6 MB: one part
+    of the output per thread (csr_matmul.cc, ColumnSplitScatter), each output summing its
+    terms in row order, so the bits are those of one plain pass in storage order
+    (``np.add.at``) for 1, 2 and 3 threads. Below that size (float32 here), or with a row
+    out of order, the grouped scatter runs instead, with SciPy's sums."""
+    n_rows, n_cols = 40_000, 800_000  # float64 output: 6.4 MB
+    data, cols, indptr = _far_pattern(n_rows, n_cols, 3, seed=8)
+    y = np.random.default_rng(9).standard_normal(n_rows)
+    rows = np.repeat(np.arange(n_rows), 3)
+    plain = np.zeros(n_cols)
+    np.add.at(plain, cols, data * y[rows])
+    A = js.CSR.from_arrays(data, cols, indptr, shape=(n_rows, n_cols))
+    before = _split_scatters()
+    runs = _transposed_runs(monkeypatch, A, y)
+    assert _split_scatters() == before + 3
+    for run in runs:
+        np.testing.assert_array_equal(run, plain)
+
+    A32 = A.astype(np.float32)  # a 3.2 MB output: grouped
+    before = _split_scatters()
+    runs = _transposed_runs(monkeypatch, A32, y.astype(np.float32))
+    assert _split_scatters() == before
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[0], runs[2])
+
+    swapped = cols.copy()
+    swapped[[300, 301]] = n_cols - 1, 0  # row 100: its last column before its first
+    S = sps.csr_array((data, swapped, indptr), shape=(n_rows, n_cols))
+    A = js.CSR.from_arrays(data, swapped, indptr, shape=(n_rows, n_cols))
+    before = _split_scatters()
+    runs = _transposed_runs(monkeypatch, A, y)
+    assert _split_scatters() == before  # found out of order: the grouped scatter ran
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[0], runs[2])
+    assert_close(runs[0], S.T @ y, np.float64, scale=10)
+
+
 def _in_place(a: np.ndarray) -> tuple[np.ndarray, jax.Array]:
     """A host copy of ``a`` at a 64-byte boundary and the device array that JAX's CPU
     client makes of it without copying: writing the host copy changes the device array
