@@ -158,8 +158,8 @@ def _reads_in_place_from_boundary(op, other, *, transpose: bool = False) -> bool
 
 
 def _kernel_reading_in_place(op, transpose: bool) -> str | None:
-    """The primitive ``op``'s product would bind with ``b_start``, or None where it
-    would not take one."""
+    """The primitive that ``op``'s product (``transpose``: ``x @ op``) would bind with
+    ``b_start``, or None where that product takes none."""
     from ..formats import CSC, CSR, DIA
 
     if type(op) is DIA:
