@@ -40,8 +40,8 @@ def _with_nan_before(v, start):
     return jnp.asarray(np.concatenate([pad, v]))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
-@pytest.mark.parametrize("transpose", [False, True], ids=["A", "AT"])
+@pytest.mark.parametrize(("transpose", "dtype"), [
+    (False, np.float64), (True, np.float64), (False, np.float32), (True, np.complex128)])
 def test_b_start_reads_only_the_operand(transpose, dtype):
     S, A = _matrix(dtype)
     rows = S.shape[0] if transpose else S.shape[1]
@@ -49,7 +49,7 @@ def test_b_start_reads_only_the_operand(transpose, dtype):
     x = rng.uniform(-1, 1, rows).astype(dtype)
     X = rng.uniform(-1, 1, (rows, 3)).astype(dtype)
     M = S.toarray().T if transpose else S.toarray()
-    for start in (1, 5):
+    for start in (1, 5) if dtype == np.float64 else (3,):
         for v in (x, X):
             b = _with_nan_before(v, start)
             for backend in BACKENDS:
