@@ -41,6 +41,12 @@ class AbstractCompressed(AbstractSparseMatrix):
         """``(data, indices, indptr, row-major shape, transposed)`` for the CSR kernels."""
         return self.data, self.indices, self.indptr, self._major_minor, not self._major_is_row
 
+    def _reads_offsets(self, *, transpose: bool, vector: bool) -> bool:
+        """Whether a product (``transpose``: ``A.T @ b``; ``vector``: ``b`` 1-D) runs the
+        kernel over the narrow offsets: the gathering product of one vector."""
+        return (self.diagonal_offsets is not None and transpose == (not self._major_is_row)
+                and vector and self.data.ndim == 1)
+
     def _matmul(self, b: jax.Array, *, transpose: bool, backend: str,
                 b_start: int = 0) -> jax.Array:
         """``b_start``: the operand is ``b[b_start:]``, read by the CSR kernel from ``b``
@@ -48,11 +54,9 @@ class AbstractCompressed(AbstractSparseMatrix):
         from ..ops._primitives import CSR_KERNELS, CSR_OFFSETS_MATVEC
 
         data, indices, indptr, shape, flipped = self._kernel_args()
-        offsets = self.diagonal_offsets
-        if (offsets is not None and transpose == flipped and b.ndim == 1 and data.ndim == 1
-                and not b_start):
-            return CSR_OFFSETS_MATVEC.bind(data, indices, indptr, offsets, b, shape=shape,
-                                           backend=backend)
+        if not b_start and self._reads_offsets(transpose=transpose, vector=b.ndim == 1):
+            return CSR_OFFSETS_MATVEC.bind(data, indices, indptr, self.diagonal_offsets, b,
+                                           shape=shape, backend=backend)
         start = {"b_start": b_start} if b_start else {}  # plain products: as before
         return CSR_KERNELS.matmul.bind(
             data, indices, indptr, b, shape=shape, transpose=transpose != flipped,

@@ -176,4 +176,3 @@ def dia_data_cotangent(ct, offsets, b, *, shape, transpose, width, n_diags, dtyp
 
 
 _dispatch.register("dia_matmul", "xla")(dia_matmul)
-

@@ -164,9 +164,7 @@ class _Kernels:
             ct_b = self.matmul.bind(
                 data, i0, i1, ct, shape=shape, transpose=not transpose, backend=backend
             )
-            if b_start:  # the rows before the operand get no cotangent
-                ct_b = jnp.pad(ct_b, [(b_start, 0)] + [(0, 0)] * (ct_b.ndim - 1))
-            return None, None, None, ct_b
+            return None, None, None, _reference.before_operand_rows(ct_b, b_start)
         # d(out)/d(data): out[r] += data_k * b[c] -> ct_data[k] = <ct[r_k], b[c_k]>
         b = _reference.operand_rows(b, b_start)
         left, right = (b, ct) if transpose else (ct, b)
@@ -283,9 +281,7 @@ def _dia_transpose(ct, data, offsets, b, *, shape, transpose, width, backend, b_
     if ad.is_undefined_primal(b):
         ct_b = DIA_MATMUL.bind(data, offsets, ct, shape=shape, transpose=not transpose,
                                width=width, backend=backend)
-        if b_start:  # the rows before the operand get no cotangent
-            ct_b = jnp.pad(ct_b, [(b_start, 0)] + [(0, 0)] * (ct_b.ndim - 1))
-        return None, None, ct_b
+        return None, None, _reference.before_operand_rows(ct_b, b_start)
     ct_data = _dia_kernel.dia_data_cotangent(
         ct, offsets, _reference.operand_rows(b, b_start), shape=shape,
         transpose=transpose, width=width, n_diags=data.aval.shape[0],

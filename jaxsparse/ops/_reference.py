@@ -25,6 +25,14 @@ def operand_rows(b, b_start: int):
     return b if b_start == 0 else jax.lax.slice_in_dim(b, b_start, b.shape[0])
 
 
+def before_operand_rows(ct_b, b_start: int):
+    """The cotangent of a ``b`` bound with ``b_start`` from its operand's ``ct_b``: the
+    rows before the operand get zeros."""
+    if b_start == 0:
+        return ct_b
+    return jnp.pad(ct_b, [(b_start, 0)] + [(0, 0)] * (ct_b.ndim - 1))
+
+
 def accumulation_dtype(dtype) -> np.dtype:
     """bf16/f16 accumulate in f32; bool accumulates as int32; everything else as is."""
     dtype = np.dtype(dtype)

@@ -165,8 +165,7 @@ def _kernel_reading_in_place(op, transpose: bool) -> str | None:
     if type(op) is DIA:
         return None if "_transpose_of" in op.__dict__ else "dia_matmul"
     if type(op) in (CSR, CSC):
-        narrow = op.diagonal_offsets is not None and transpose == (type(op) is CSC)
-        return None if narrow else "csr_matmul"
+        return None if op._reads_offsets(transpose=transpose, vector=True) else "csr_matmul"
     return None
 
 

@@ -147,11 +147,8 @@ def _csr_matmul_add(data, indices, indptr, b, c, *, shape):
     if (b.ndim != 1 or _compute_dtype(b.dtype) != np.dtype(b.dtype)
             or _index_dtype(indices, indptr) is None or _empty(data, b) or shape[0] == 0
             or indptr.shape[0] != shape[0] + 1):
-        product = _csr_matmul(data, indices, indptr, b, shape=shape, transpose=False)
-        if product is None:
-            product = _dispatch.lookup("csr_matmul", "xla")(data, indices, indptr, b,
-                                                             shape=shape, transpose=False)
-        return c + product
+        product = _dispatch.lookup("csr_matmul", "native")  # itself falls back to xla
+        return c + product(data, indices, indptr, b, shape=shape, transpose=False)
     out = jax.ShapeDtypeStruct(c.shape, c.dtype)
     call = jax.ffi.ffi_call("jaxsparse_csr_matmul_add", out, input_output_aliases={4: 0})
     return call(data.astype(b.dtype), indices, indptr, b, c, **_thread_attrs())
