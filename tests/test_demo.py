@@ -6,6 +6,7 @@ import io
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -64,7 +65,8 @@ def test_cli_help():
 
 def test_the_two_programs_are_timed_alternately():
     """SciPy's runs and ours interleave, so the machine's drift within minutes falls on
-    both alike; each side's median and last result come back."""
+    both alike, after untimed warm-up rounds of both; each side's median and last result
+    come back."""
     calls = []
 
     def program(name, value):
@@ -74,7 +76,27 @@ def test_the_two_programs_are_timed_alternately():
         return run
 
     scipy_s, scipy_out, jax_s, jax_out = _demo._paired_median_times(
-        program("scipy", 10), program("jax", 20), repeats=3)
-    assert calls == ["scipy", "jax"] * 3
-    assert (scipy_out, jax_out) == (13, 23)
+        program("scipy", 10), program("jax", 20), repeats=3, warmup=2)
+    assert calls == ["scipy", "jax"] * 5
+    assert (scipy_out, jax_out) == (15, 25)
     assert scipy_s >= 0 and jax_s >= 0
+
+
+def test_warmup_rounds_are_not_timed():
+    """A program slow in its first rounds (a cold start) is timed from its warm rounds."""
+    def cold_start(slow_calls):
+        calls = []
+
+        def run():
+            calls.append(1)
+            if len(calls) <= slow_calls:
+                time.sleep(0.05)
+            return len(calls)
+        return run
+
+    scipy_s, _, jax_s, _ = _demo._paired_median_times(
+        cold_start(2), cold_start(2), repeats=3, warmup=2)
+    assert scipy_s < 0.05 and jax_s < 0.05
+    scipy_s, _, jax_s, _ = _demo._paired_median_times(
+        cold_start(5), cold_start(0), repeats=3, warmup=2)
+    assert scipy_s >= 0.05 and jax_s < 0.05

@@ -561,17 +561,19 @@ def _prefetched_tasks() -> int:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_products_near_the_diagonal_prefetch_and_keep_their_bits(monkeypatch, dtype):
     """Vector products whose rows reach the vector near the diagonal (a band, a 2-D
-    stencil) prefetch the matrix's streams; a random pattern's do not, nor its A.T's.
+    stencil) prefetch the matrix's streams; a random pattern's do not, nor its A.T's, nor
+    a band small enough to stay in the cache (its streams under kCachedStreamBytes, 8 MB).
     Prefetched or not, A @ x adds every row's terms in storage order, and A.T @ y gives
     the same bits for any thread count."""
-    side = 300
+    side = 500  # 1.25M entries: 10 MB of float32 streams
     T = sps.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(side, side))
     stencil = sps.csr_array(sps.kron(sps.eye(side), T) + sps.kron(T, sps.eye(side)))
     n = 300_000  # columns spread far wider than the kernel's near window of 32768
     rng = np.random.default_rng(5)
     random = sps.csr_array((rng.standard_normal(n * 3), rng.integers(0, n, n * 3),
                             np.arange(0, n * 3 + 1, 3)), shape=(n, n))
-    for S, near in ((_band(60_000), True), (stencil, True), (random, False)):
+    for S, near in ((_band(120_000), True), (stencil, True), (random, False),
+                    (_band(40_000), False)):  # 1.08M / 360k entries
         S = S.astype(dtype)
         # the indices' kernel: without the offsets (test_diagonal_offsets.py tests theirs)
         A = dataclasses.replace(js.CSR.from_scipy(S), diagonal_offsets=None)

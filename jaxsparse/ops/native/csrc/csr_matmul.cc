@@ -132,7 +132,8 @@ inline constexpr int64_t kShortRow = 32;
 //     so products over k > 1 columns are not prefetched.
 // Decided from 64 entries spread over the rows' slots: at least 3/4 of them within
 // kNearColumns of their row's diagonal. Tasks of fewer than kPrefetchMinSlots slots are
-// neither sampled nor prefetched.
+// neither sampled nor prefetched, nor matrices that stay in the cache
+// (StreamsOutgrowCache, common.h).
 inline constexpr int64_t kNearColumns = 32768;  // 256 KB of float64 each side
 
 // How many tasks were prefetched (read by tests/test_native.py).
@@ -166,7 +167,8 @@ void CsrGather(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* i
                const V* b, V* out) {
   auto rows = [=](int64_t r0, int64_t r1) {
     int64_t entries = Clamp(indptr[r1], 0, cap) - Clamp(indptr[r0], 0, cap);
-    bool ahead = k == 1 && ReadsNearDiagonal(indices, indptr, cap, n_rows, n_cols, r0, r1);
+    bool ahead = k == 1 && StreamsOutgrowCache(cap, sizeof(V) + sizeof(I)) &&
+                 ReadsNearDiagonal(indices, indptr, cap, n_rows, n_cols, r0, r1);
     if (std::is_same_v<V, float> && k == 1 && entries < kShortRow * (r1 - r0)) {
       auto run = ahead ? ShortRows<kAdd, true, V, I> : ShortRows<kAdd, false, V, I>;
       run(data, indices, indptr, cap, n_cols, b, out, r0, r1);
@@ -266,7 +268,8 @@ struct CsrRows {
     int64_t j0, j1;
     Slots(c, &j0, &j1);
     auto run = k != 1 ? ScatterRows<false, false, V, I>
-               : ReadsNearDiagonal(indices, indptr, j1, n_rows, n_cols, u0, u1)
+               : StreamsOutgrowCache(cap, sizeof(V) + sizeof(I)) &&
+                       ReadsNearDiagonal(indices, indptr, j1, n_rows, n_cols, u0, u1)
                    ? ScatterRows<true, true, V, I>
                    : ScatterRows<true, false, V, I>;
     return run(data, indices, indptr, j0, j1, n_cols, k, b, target, base, span, u0, u1);

@@ -97,7 +97,8 @@ void Rows(const V* data, const O* offsets, const I* indptr, int64_t cap, int64_t
   const int64_t hi = n_cols - static_cast<int64_t>(std::numeric_limits<O>::max());
   const int64_t a = std::clamp(lo, r0, r1), z = std::clamp(hi, a, r1);
   EdgeRows(data, offsets, indptr, cap, n_cols, b, out, r0, a);
-  bool ahead = Clamp(indptr[z], 0, cap) - Clamp(indptr[a], 0, cap) >= kPrefetchMinSlots;
+  bool ahead = StreamsOutgrowCache(cap, sizeof(V) + sizeof(O)) &&
+               Clamp(indptr[z], 0, cap) - Clamp(indptr[a], 0, cap) >= kPrefetchMinSlots;
   if constexpr (kIsComplex<V>) {
     auto run = ahead ? InsideRows<true, V, O, I> : InsideRows<false, V, O, I>;
     run(data, offsets, indptr, cap, b, out, a, z);
