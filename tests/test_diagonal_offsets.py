@@ -18,12 +18,20 @@ from strategies import padded_csr
 import jaxsparse as js
 from jaxsparse.formats._offsets import diagonal_offsets
 from jaxsparse.ops._primitives import CSR_OFFSETS_MATVEC
-from jaxsparse.ops.native import missing_reason
+from jaxsparse.ops.native import _library, _lowerings, missing_reason
 
 needs_native = pytest.mark.skipif(
     missing_reason() is not None,
     reason=f"native kernels unavailable here: {missing_reason()} (CI requires them)",
 )
+
+
+@pytest.fixture(autouse=True)
+def _offsets_at_any_size(monkeypatch):
+    """The offsets' kernel for every matrix here, however small: on two threads the
+    native lowering reads the indices instead where the matrix stays in the cache
+    (test_a_matrix_that_stays_in_the_cache_reads_its_indices tests that choice)."""
+    monkeypatch.setattr(_lowerings, "cached_stream_bytes", lambda: 0)
 
 
 def _band(n, offsets, m=None, dtype=np.float64, seed=0):
@@ -254,6 +262,23 @@ def test_only_gathering_vector_products_read_the_offsets(monkeypatch):
     assert _custom_calls(lambda C, v: C @ v, C, x) == {"jaxsparse_csr_matmul"}
     monkeypatch.setenv("JAXSPARSE_NUM_THREADS", "1")
     assert _custom_calls(lambda A, v: A @ v, A, x) == {"jaxsparse_csr_matmul"}
+
+
+@needs_native
+def test_a_matrix_that_stays_in_the_cache_reads_its_indices(monkeypatch):
+    """On two threads the offsets' kernel runs only where the matrix's values and
+    indices outgrow the cache (kCachedStreamBytes, 8 MB): below that the product is
+    bound by its arithmetic, not by the bytes the offsets save, and the indices' loop
+    is the faster one."""
+    monkeypatch.setattr(_lowerings, "cached_stream_bytes", _library.cached_stream_bytes)
+    monkeypatch.setenv("JAXSPARSE_NUM_THREADS", "2")
+    assert _library.cached_stream_bytes() == 8 << 20
+    small = js.CSR.from_scipy(_band(20_000, range(-5, 6)))  # 220k entries: 2.6 MB
+    large = js.CSR.from_scipy(_band(70_000, range(-5, 6)))  # 770k entries: 9.2 MB
+    for A, target in ((small, "jaxsparse_csr_matmul"), (large, "jaxsparse_csr_offsets"),
+                      (large.astype(np.float32), "jaxsparse_csr_matmul")):  # 6.2 MB
+        assert A.diagonal_offsets is not None
+        assert _custom_calls(lambda A, v: A @ v, A, jnp.ones(A.shape[1], A.dtype)) == {target}
 
 
 @pytest.mark.parametrize("backend", [None, "xla"])

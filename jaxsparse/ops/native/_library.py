@@ -20,6 +20,7 @@ TARGETS = {
 }
 
 _HERE = pathlib.Path(__file__).resolve().parent
+_LIBRARY: ctypes.CDLL | None = None  # the loaded library (load)
 
 
 def library_path(directory: pathlib.Path = _HERE) -> pathlib.Path | None:
@@ -38,13 +39,16 @@ def load(path: pathlib.Path | None) -> str | None:
     if path is None or not path.exists():
         return ("the native kernels were not built when jaxsparse was installed "
                 "(no working C++ compiler?); reinstall with one to get them")
+    global _LIBRARY
     try:
         lib = ctypes.CDLL(str(path))
         for target, symbol in TARGETS.items():
             capsule = jax.ffi.pycapsule(getattr(lib, symbol))
             jax.ffi.register_ffi_target(target, capsule, platform="cpu")
+        lib.JaxsparseCachedStreamBytes.restype = ctypes.c_int64
     except (OSError, AttributeError) as err:
         return f"could not load {path.name}: {err}"
+    _LIBRARY = lib
     return None
 
 
@@ -62,3 +66,11 @@ _MISSING = _load_or_explain()
 def missing_reason() -> str | None:
     """Why the native backend is unavailable, or ``None`` when it is loaded."""
     return _MISSING
+
+
+def cached_stream_bytes() -> int:
+    """The kernels' ``kCachedStreamBytes`` (csrc/common.h): a matrix whose values and
+    indices take fewer bytes stays in the last-level cache from one product to the next.
+    Only asked where the library is loaded."""
+    assert _LIBRARY is not None, "the native library is not loaded"
+    return int(_LIBRARY.JaxsparseCachedStreamBytes())

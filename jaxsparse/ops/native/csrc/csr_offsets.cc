@@ -161,6 +161,10 @@ ffi::Error CsrOffsetsImpl(ffi::ThreadPool pool, ffi::AnyBuffer data, ffi::AnyBuf
 }  // namespace
 }  // namespace jaxsparse
 
+// kCachedStreamBytes, for the Python lowering's choice between this kernel and the
+// indices' (jaxsparse/ops/native/_lowerings.py, _csr_offsets_matvec).
+extern "C" int64_t JaxsparseCachedStreamBytes() { return jaxsparse::kCachedStreamBytes; }
+
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxsparseCsrOffsets, jaxsparse::CsrOffsetsImpl,
                               jaxsparse::BindPoolAndBuffers<4>()
                                   .Ret<xla::ffi::AnyBuffer>()
