@@ -71,6 +71,7 @@ def missing_reason() -> str | None:
 def cached_stream_bytes() -> int:
     """The kernels' ``kCachedStreamBytes`` (csrc/common.h): a matrix whose values and
     indices take fewer bytes stays in the last-level cache from one product to the next.
-    Only asked where the library is loaded."""
-    assert _LIBRARY is not None, "the native library is not loaded"
+    Asked by the native lowerings, which run only where the library is loaded."""
+    if _LIBRARY is None:
+        raise RuntimeError(f"the native kernels are unavailable: {_MISSING}")
     return int(_LIBRARY.JaxsparseCachedStreamBytes())
