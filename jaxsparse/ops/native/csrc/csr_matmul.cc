@@ -161,14 +161,24 @@ bool ReadsNearDiagonal(const I* indices, const I* indptr, int64_t cap, int64_t n
   return yes;
 }
 
+// Whether rows [r0, r1) of a vector product prefetch the matrix's streams: the matrix
+// (`cap` slots) outgrows the cache and the rows, sampled within slots below `limit`,
+// read near the diagonal.
+template <typename V, typename I>
+bool PrefetchesStreams(const I* indices, const I* indptr, int64_t cap, int64_t limit,
+                       int64_t n_rows, int64_t n_cols, int64_t r0, int64_t r1) {
+  return StreamsOutgrowCache(cap, sizeof(V) + sizeof(I)) &&
+         ReadsNearDiagonal(indices, indptr, limit, n_rows, n_cols, r0, r1);
+}
+
 template <bool kAdd, typename V, typename I>
 void CsrGather(ffi::ThreadPool& pool, int64_t threads, const V* data, const I* indices,
                const I* indptr, int64_t cap, int64_t n_rows, int64_t n_cols, int64_t k,
                const V* b, V* out) {
   auto rows = [=](int64_t r0, int64_t r1) {
     int64_t entries = Clamp(indptr[r1], 0, cap) - Clamp(indptr[r0], 0, cap);
-    bool ahead = k == 1 && StreamsOutgrowCache(cap, sizeof(V) + sizeof(I)) &&
-                 ReadsNearDiagonal(indices, indptr, cap, n_rows, n_cols, r0, r1);
+    bool ahead =
+        k == 1 && PrefetchesStreams<V>(indices, indptr, cap, cap, n_rows, n_cols, r0, r1);
     if (std::is_same_v<V, float> && k == 1 && entries < kShortRow * (r1 - r0)) {
       auto run = ahead ? ShortRows<kAdd, true, V, I> : ShortRows<kAdd, false, V, I>;
       run(data, indices, indptr, cap, n_cols, b, out, r0, r1);
@@ -268,8 +278,7 @@ struct CsrRows {
     int64_t j0, j1;
     Slots(c, &j0, &j1);
     auto run = k != 1 ? ScatterRows<false, false, V, I>
-               : StreamsOutgrowCache(cap, sizeof(V) + sizeof(I)) &&
-                       ReadsNearDiagonal(indices, indptr, j1, n_rows, n_cols, u0, u1)
+               : PrefetchesStreams<V>(indices, indptr, cap, j1, n_rows, n_cols, u0, u1)
                    ? ScatterRows<true, true, V, I>
                    : ScatterRows<true, false, V, I>;
     return run(data, indices, indptr, j0, j1, n_cols, k, b, target, base, span, u0, u1);
