@@ -200,7 +200,8 @@ def test_sharded_spmv_cg_and_grad_across_two_processes(devices):
     for rank in (0, 1):
         assert (f"[rank {rank}] OK spmv process {rank} of 2, {2 * devices} devices"
                 in done.stdout)
-        for check in ("OK cg", "OK grad", "OK transpose spmm sddmm", "OK gmres bicgstab"):
+        for check in ("OK cg", "OK grad", "OK transpose spmm sddmm", "OK gmres bicgstab",
+                      "OK every halo method"):
             assert f"[rank {rank}] {check}" in done.stdout, check
     assert done.stdout.count("OK once") == 1
 

@@ -165,6 +165,23 @@ def test_compiled_program_uses_the_planned_collective(method, hlo):
     assert_close(As.unshard_vector(As @ xs), S @ np.ones(40), np.float64)
 
 
+def test_two_shards_trade_whole_blocks_instead_of_gathering():
+    """On two shards "all_gather" moves the other shard's block alone (one ppermute each
+    way): the halo vector is one block wide, and neither the product nor its transpose
+    gathers or reduce-scatters the whole vector."""
+    S = random(40, 0.6, seed=4)
+    As = jsh.shard(S, mesh_of(2), "x")
+    assert As.plan.halo.method == "all_gather"
+    assert As.plan.halo.width == As.plan.cols.block == As.plan.halo_volume
+    xs, ys = As.shard_vector(np.ones(40)), As.shard_vector(np.ones(40), side="rows")
+    ops = _collectives(As, xs)
+    assert ops["all-gather"] == 0 and ops["collective-permute"] >= 1
+    text = jax.jit(lambda A, v: A.T @ v).lower(As, ys).compile().as_text()
+    assert "reduce-scatter" not in text and "collective-permute" in text
+    assert_close(As.unshard_vector(As @ xs), S @ np.ones(40), np.float64)
+    assert_close(As.unshard_vector(As.T @ ys, side="cols"), S.T @ np.ones(40), np.float64)
+
+
 @pytest.mark.skipif(missing_reason() is not None,
                     reason="the check names the native kernels' custom calls; not built here")
 def test_owned_product_does_not_wait_for_the_halo_exchange():
@@ -304,6 +321,8 @@ def _global_col(plan, s, block, local, send):
         return plan.cols.index[s, local]
     h = plan.halo
     if h.method == "all_gather":
+        if plan.n_shards == 2:  # the other shard's block
+            return plan.cols.index[1 - s, local]
         return plan.cols.index.reshape(-1)[local]
     if h.method == "all_to_all":
         owner, pos = divmod(local, h.sizes[0])

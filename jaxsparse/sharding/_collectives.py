@@ -5,7 +5,8 @@ Three shapes of exchange, chosen by the plan:
 - ``ppermute`` rounds, one per non-empty neighbour shift, each padded to its own
   maximum: a banded or stencil matrix talks to its two neighbours and nobody else;
 - one ``all_to_all`` of ``(D, H)`` blocks when reads are scattered over every shard;
-- ``all_gather`` of the whole vector when the halo is most of it anyway.
+- ``all_gather`` of the whole vector when the halo is most of it anyway; on two
+  shards one ``ppermute`` of the other shard's block instead (:func:`exchange`).
 
 The transpose (``A.T @ y``) is :func:`return_halo`: the reversed ppermute, all_to_all
 or a reduce-scatter, then a scatter-add that accumulates the partial sums at their
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+_SWAP = [(0, 1), (1, 0)]  # two shards trade blocks
 
 
 def exchange(x: jax.Array, send: jax.Array, *, method: str, axis: str, n_shards: int,
@@ -30,6 +33,12 @@ def exchange(x: jax.Array, send: jax.Array, *, method: str, axis: str, n_shards:
     if method == "none":
         return jnp.zeros((0,) + x.shape[1:], x.dtype)
     if method == "all_gather":
+        if n_shards == 2:
+            # The other shard's block alone: the gather would also copy this shard's
+            # own block, which the halo block never reads (2 devices, the random
+            # matrix, n = 1M, float64, same process: 11.7 -> 11.2 ms, medians of 10
+            # rounds; the halo block's columns are the other block's slots)
+            return jax.lax.ppermute(x, axis, _SWAP)
         return jax.lax.all_gather(x, axis, tiled=True)
     padded = jnp.concatenate([x, jnp.zeros((1,) + x.shape[1:], x.dtype)])
     if method == "all_to_all":
@@ -51,6 +60,8 @@ def return_halo(x: jax.Array, hx: jax.Array, send: jax.Array, *, method: str, ax
     if method == "none":
         return x
     if method == "all_gather":
+        if n_shards == 2:  # the other shard's block's partial sums, back to it
+            return x + jax.lax.ppermute(hx, axis, _SWAP)
         return x + jax.lax.psum_scatter(hx, axis, scatter_dimension=0, tiled=True)
     if method == "all_to_all":
         back = jax.lax.all_to_all(hx, axis, 0, 0, tiled=True)

@@ -8,7 +8,8 @@ Follows the image partitions of Legate Sparse (SC'23, §3-4; docs/architecture.m
   block is stored PETSc-style as an owned-columns part and a halo-columns part, so the
   owned product can overlap the halo exchange. The halo moves as ``ppermute`` rounds
   (one per non-empty neighbour shift), one ``all_to_all`` when the pattern is scattered,
-  or an ``all_gather`` when the halo is most of x.
+  or an ``all_gather`` when the halo is most of x (on two shards, one ``ppermute`` of
+  the other shard's whole block).
 - the owned block's local layout: diagonals (DIA) when every shard's owned block moves
   fewer bytes that way (banded and stencil matrices), else CSR. The halo block is CSR.
 """
@@ -39,7 +40,10 @@ class HaloPlan:
 
     ``method`` "ppermute": round ``i`` sends from shard ``s`` to ``(s + shifts[i]) % D``,
     ``sizes[i]`` values each; "all_to_all": one exchange of ``(D, sizes[0])`` blocks;
-    "all_gather": the whole vector; "none": no shard reads another's columns.
+    "all_gather": every shard's whole block, in shard order (``D * block`` values, its
+    own included), or on two shards the other shard's block alone (``block`` values,
+    one ``ppermute``; see ``_collectives.exchange``); "none": no shard reads another's
+    columns.
     ``send[s]``: local slots of shard ``s``'s block to send, concatenated over rounds
     (padding points at slot ``R``, a zero). ``width``: the halo vector's length.
     """
@@ -181,8 +185,10 @@ def _plan_halo(uniq, D, block, method):
     if method == "auto":
         method = _choose(pp_volume, len(shifts), a2a_size, int(distinct.max()), D, block)
     if method == "all_gather":
-        pos = u_src * block + u_slot  # index into the gathered (D * R,) vector
         send = np.zeros((D, 0), np.int64)
+        if D == 2:  # the other shard's block: its slot is the column
+            return HaloPlan("all_gather", (), (), send, block, distinct), u_slot
+        pos = u_src * block + u_slot  # index into the gathered (D * R,) vector
         return HaloPlan("all_gather", (), (), send, D * block, distinct), pos
     if method == "ppermute":
         offsets = np.concatenate([[0], np.cumsum([round_size[d] for d in shifts])])

@@ -33,6 +33,13 @@ vals = js.sharding.sddmm(As, B, C)
 dense = js.distributed.gather(As.unshard_vector(vals @ As.shard_vector(np.ones(n))))
 assert np.allclose(dense, S.multiply(B @ C) @ np.ones(n), rtol=1e-10), "SDDMM differs"
 print("OK transpose spmm sddmm")
+R = sps.random_array((n, n), density=0.3, rng=np.random.default_rng(5), format="csr")
+for method in ("ppermute", "all_to_all", "all_gather"):  # scattered reads, every exchange
+    Ar = js.sharding.shard(R, mesh, "x", halo=method)
+    y = js.distributed.gather(Ar.unshard_vector(Ar @ Ar.shard_vector(x)))
+    yt = js.distributed.gather(Ar.unshard_vector(Ar.T @ Ar.shard_vector(x, "rows"), "cols"))
+    assert np.allclose(y, R @ x) and np.allclose(yt, R.T @ x), f"halo={method} differs"
+print("OK every halo method")
 for solver in ("gmres", "bicgstab"):
     xs, info = getattr(js.linalg, solver)(As, As.shard_vector(x), rtol=1e-10)
     sol = js.distributed.gather(As.unshard_vector(xs))
