@@ -21,6 +21,7 @@ import dataclasses
 import numpy as np
 
 from . import _partition
+from ._collectives import trades_blocks
 from ._layout import Layout, layout_block
 
 HALO_METHODS = ("auto", "ppermute", "all_to_all", "all_gather")
@@ -42,7 +43,7 @@ class HaloPlan:
     ``sizes[i]`` values each; "all_to_all": one exchange of ``(D, sizes[0])`` blocks;
     "all_gather": every shard's whole block, in shard order (``D * block`` values, its
     own included), or on two shards the other shard's block alone (``block`` values,
-    one ``ppermute``; see ``_collectives.exchange``); "none": no shard reads another's
+    one ``ppermute``; ``_collectives.trades_blocks``); "none": no shard reads another's
     columns.
     ``send[s]``: local slots of shard ``s``'s block to send, concatenated over rounds
     (padding points at slot ``R``, a zero). ``width``: the halo vector's length.
@@ -186,7 +187,7 @@ def _plan_halo(uniq, D, block, method):
         method = _choose(pp_volume, len(shifts), a2a_size, int(distinct.max()), D, block)
     if method == "all_gather":
         send = np.zeros((D, 0), np.int64)
-        if D == 2:  # the other shard's block: its slot is the column
+        if trades_blocks(method, D):  # the other shard's block: its slot is the column
             return HaloPlan("all_gather", (), (), send, block, distinct), u_slot
         pos = u_src * block + u_slot  # index into the gathered (D * R,) vector
         return HaloPlan("all_gather", (), (), send, D * block, distinct), pos

@@ -179,9 +179,9 @@ inline constexpr int64_t kPrefetchMinSlots = 1 << 14;
 // work. Same-process A/B, 100 products in one jitted loop, median ms, 1 / 2 threads:
 // the CSR kernel over the demo's power-iteration matrix (n = 20000, 420k entries, 5 MB
 // of float64 streams) 44.9 / 22.9 -> 35.1 / 19.3; a 2-D Poisson matrix of 3.9 MB 25.1 /
-// 14.5 -> 24.9 / 13.0. Larger ones gain from the prefetch (unprefetched -> prefetched, 1 thread: a 2-D
-// Poisson matrix of 15 MB 119.7 -> 98.0, a band of 53 MB 312.7 -> 294.0; between them
-// it varies: a band of 13 MB ran 87.0 -> 100.8). A quarter of this machine's 32 MB L3,
+// 14.5 -> 24.9 / 13.0. Larger ones gain from the prefetch (unprefetched -> prefetched,
+// 1 thread: a 2-D Poisson matrix of 15 MB 119.7 -> 98.0, a band of 53 MB 312.7 ->
+// 294.0; between them it varies: a band of 13 MB ran 87.0 -> 100.8). A quarter of this machine's 32 MB L3,
 // which its neighbours share; a constant, since the L3 size the system reports
 // (sysconf) here is the host's 320 MB.
 inline constexpr int64_t kCachedStreamBytes = int64_t{8} << 20;
