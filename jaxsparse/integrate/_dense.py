@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from .._pytree import register_pytree_dataclass
 from ._step import interpolate
-from ._tableau import TABLEAUS
+from ._tableau import tableau
 
 
 @register_pytree_dataclass
@@ -84,5 +84,5 @@ def _evaluate(sol: DenseSolution, t: jax.Array) -> jax.Array:
     seg = sol.segment(t)
     t_old = sol.ts[seg]
     h = sol.ts[seg + 1] - t_old
-    y = interpolate(TABLEAUS[sol.method], t_old, h, sol.y_old[seg], sol.coefficients[seg], t)
+    y = interpolate(tableau(sol.method), t_old, h, sol.y_old[seg], sol.coefficients[seg], t)
     return y if t.ndim == 0 else y.T

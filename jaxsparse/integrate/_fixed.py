@@ -20,7 +20,7 @@ from jax.typing import ArrayLike
 from . import _validate
 from ._solve_ivp import _right_hand_side
 from ._step import step
-from ._tableau import TABLEAUS
+from ._tableau import tableau
 
 
 def rk_steps(
@@ -61,7 +61,7 @@ def rk_steps(
 
     SciPy equivalent: none (SciPy's solvers always adapt the step).
     """
-    tab = TABLEAUS[_validate.method(method)]
+    tab = tableau(_validate.method(method))
     tdtype = jnp.result_type(float)
     y = _validate.y0(y0, tdtype)
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:

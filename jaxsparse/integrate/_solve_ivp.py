@@ -13,7 +13,7 @@ from . import _validate
 from ._dense import DenseSolution
 from ._loop import FINISHED, MAX_STEPS, NAN_STEP, Config, integrate
 from ._result import MESSAGES, OdeResult, max_steps_message
-from ._tableau import TABLEAUS
+from ._tableau import tableau
 
 DEFAULT_MAX_STEPS = 10_000
 
@@ -165,7 +165,7 @@ def solve_ivp(
         raise TypeError(f"fun must be callable, got {type(fun).__name__}")
 
     config = Config(
-        tableau=TABLEAUS[name], max_steps=capacity,
+        tableau=tableau(name), max_steps=capacity,
         keep_steps=times is None or bool(dense_output), dense_output=bool(dense_output),
         n_eval=0 if times is None else int(times.shape[0]),
         first_step_given=first is not None,

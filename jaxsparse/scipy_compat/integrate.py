@@ -27,7 +27,7 @@ from scipy.optimize import OptimizeResult as _OptimizeResult
 
 from .. import integrate as _core
 from ..integrate._result import max_steps_message as _max_steps_message
-from ..integrate._tableau import TABLEAUS as _TABLEAUS
+from ..integrate._tableau import tableau as _tableau
 from ._forward import forward_module as _forward_module
 
 globals().update(_forward_module(_integrate, __name__, skip={"solve_ivp"}))
@@ -76,7 +76,7 @@ def solve_ivp(fun, t_span, y0, method="RK45", t_eval=None, dense_output=False,
                        f"{', '.join(f'`{k}`' for k in unused)}.", stacklevel=2)
     kwargs = {k: v for k, v in options.items() if k in _RK_OPTIONS}
     n = max(1, _np.size(y0))
-    rows = (_TABLEAUS[method].n_coefficients + 1 if dense_output else
+    rows = (_tableau(method).n_coefficients + 1 if dense_output else
             1 if t_eval is None else 0)
     capacity = _core.DEFAULT_MAX_STEPS if rows else 2**30  # no step buffer: no limit
     while True:
