@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import scipy.integrate as si
 import scipy.sparse as sps
+from _helpers import child_env
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -378,5 +379,5 @@ def test_importing_jaxsparse_leaves_scipy_integrate_until_a_method_is_used():
             "from jaxsparse.integrate._tableau import tableau; "
             "assert tableau('DOP853').n_stages == 12 and 'scipy.integrate' in sys.modules")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
+                            timeout=120, env=child_env())
     assert result.returncode == 0, result.stderr[-2000:]
