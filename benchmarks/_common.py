@@ -21,6 +21,8 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 
+import _paced
+
 HERE = pathlib.Path(__file__).resolve().parent
 TAG = "@@bench "  # prefix of the lines a child process reports on
 # Cells of SciPy's time taken alternately with one column's calls: PAIRED + column.
@@ -307,7 +309,6 @@ def _find_petsc() -> tuple[dict | None, str]:
 
 
 PETSC_COLUMNS = {"petsc-np1": 1, "petsc-np2": 2}
-BRACKET_REPEATS = 5  # SciPy's calls timed before and after each PETSc run
 
 
 def petsc_cells(
@@ -317,33 +318,30 @@ def petsc_cells(
     timeout: float,
     skip: bool,
     tol: float,
+    baseline: Callable[[str], dict],
     iters: int | None = None,
-    baseline: Callable[[str], dict] | None = None,
 ) -> None:
     """Fill the PETSc columns of every row of ``info`` (key ``(op, matrix, dtype)`` ->
     ``(n, nnz, norm of SciPy's result)``): float64 rows from ``_petsc_side.py`` under
-    ``mpirun -n 1`` and ``-n 2`` (``side_argv(matrices)``: its arguments for those
-    matrices), checked by that norm; other dtypes n/a.
+    ``mpirun -n 1`` and ``-n 2`` (``side_argv([matrix])``: its arguments for that
+    matrix), checked by that norm; other dtypes n/a.
 
-    With ``baseline`` (matrix -> {row key: SciPy's call} for its float64 rows), PETSc
-    runs one matrix at a time, and SciPy's calls are timed just before and just after
-    each run; their mean is kept as cell ``PAIRED + column``, the speed-up's numerator
-    (the system Python that runs PETSc has no SciPy to alternate with)."""
+    PETSc runs one matrix at a time (``baseline(matrix)``: {row key: SciPy's call} for
+    its float64 rows), each of its calls paced by this process (``_paced.py``): SciPy's
+    call, then PETSc's, alternately, as every other column times; the median of those
+    SciPy calls is kept as cell ``PAIRED + column``, the speed-up's numerator."""
     env, why = (None, "skipped (--no-petsc)") if skip else petsc_env()
     results = {}
     matrices = list(dict.fromkeys(key[1] for key in info if key[2] == "float64"))
-    if env is not None and matrices:
-        for names in [matrices] if baseline is None else [[m] for m in matrices]:
-            calls = baseline(names[0]) if baseline is not None else {}
-            for column, nproc in PETSC_COLUMNS.items():
-                before = {key: median_ms(call, BRACKET_REPEATS) for key, call in calls.items()}
-                out, err = run_petsc(nproc, side_argv(names), timeout)
-                for key, call in calls.items():
-                    after = median_ms(call, BRACKET_REPEATS)
-                    cells.put(key, PAIRED + column, (before[key] + after) / 2)
-                cells.note(err)
-                results.update({(r["op"], r["matrix"], r["dtype"], column): r for r in out})
-            del calls  # this matrix's SciPy copy goes before the next one is built
+    for name in matrices if env is not None else []:
+        calls = baseline(name)
+        for column, nproc in PETSC_COLUMNS.items():
+            out, scipy_ms, err = run_petsc_paced(nproc, side_argv([name]), timeout, calls)
+            for key, ms in scipy_ms.items():
+                cells.put(key, PAIRED + column, ms)
+            cells.note(err)
+            results.update({(r["op"], r["matrix"], r["dtype"], column): r for r in out})
+        del calls  # this matrix's SciPy copy goes before the next one is built
     for key, (_, _, norm) in info.items():
         for column in PETSC_COLUMNS:
             r = results.get((*key, column), {})
@@ -363,22 +361,46 @@ def petsc_cells(
         cells.note(f"PETSc {why}" if skip else f"PETSc not installed: {why}")
 
 
-def run_petsc(nproc: int, side_argv: list[str], timeout: float) -> tuple[list, str]:
-    """``mpirun -n nproc _petsc_side.py side_argv``: (its JSON lines, error or "")."""
+def run_petsc_paced(nproc: int, side_argv: list[str], timeout: float,
+                    calls: dict) -> tuple[list, dict, str]:
+    """``mpirun -n nproc _petsc_side.py side_argv``, each of its timed calls after one of
+    SciPy's (``calls``: {row key: SciPy's call}, matched to the side's ops by the key's
+    first field): (its JSON lines, {row key: median ms of SciPy's paired calls}, error
+    or "")."""
     env, why = petsc_env()
     if env is None:
-        return [], why
+        return [], {}, why
     cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none"]
     cmd += ["-n", str(nproc), PETSC_PYTHON, str(HERE / "_petsc_side.py"), *side_argv]
-    try:
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return [], f"PETSc np={nproc} timed out after {timeout:.0f} s"
-    out = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0:
-        tail = done.stderr.strip().splitlines()[-1:] or ["(no stderr)"]
-        return out, f"PETSc np={nproc} exited with {done.returncode}: {tail[0]}"
-    return out, ""
+    side = _paced.PacedSide(cmd, env, nproc, timeout)
+    scipy_ms = pair_with_side(side, calls)
+    out, err = side.finish()
+    results = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return results, scipy_ms, f"PETSc np={nproc} {err}" if err else ""
+
+
+def pair_with_side(side: _paced.PacedSide, calls: dict) -> dict:
+    """Drive ``side`` through its ops, one of SciPy's calls (``calls``: {row key: call},
+    matched to the side's op by the key's first field) before each of its calls, after
+    one warm-up call as in :func:`paired_median_ms`: {row key: median ms of SciPy's}."""
+    import jax
+
+    scipy_ms = {}
+    for op, n_calls in side.ops():
+        key = next((k for k in calls if k[0] == op), None)
+        if key is not None:
+            jax.block_until_ready(calls[key]())
+        times = []
+        for _ in range(n_calls):
+            if key is not None:  # else nothing to pair with: the side's calls run unpaired
+                t0 = time.perf_counter()
+                jax.block_until_ready(calls[key]())
+                times.append(time.perf_counter() - t0)
+            if side.call() is None:  # the op failed part way
+                break
+        if times:
+            scipy_ms[key] = statistics.median(times) * 1e3
+    return scipy_ms
 
 
 # -- results ---------------------------------------------------------------------------
@@ -496,12 +518,7 @@ def result_tables(
     ]
     paired = {k[len(PAIRED):] for key, _ in rows for k in cells.ms.get(key, {})
               if k.startswith(PAIRED)}
-    how = ("; SciPy timed alternately with each column" if paired - PETSC_COLUMNS.keys()
-           else "")
-    if paired & PETSC_COLUMNS.keys():
-        how += ", and just before and after each PETSc run"
-    elif how:
-        how += " but PETSc's"
+    how = "; SciPy timed alternately with each column" if paired else ""
     tables.append(
         f"{what}: speed-up over SciPy (SciPy's time / the column's; > 1 = faster than SciPy"
         f"{how})\n" + format_table([*lead, "scipy-ms", *columns], ratio)

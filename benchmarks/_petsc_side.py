@@ -15,6 +15,10 @@ only), assembles an MPIAIJ matrix and times, per matrix and op, the median over
 
 Rank 0 prints one JSON object per (matrix, op) on stdout, with a norm of the result for
 the parent to check against SciPy. The real PETSc build is float64 only.
+
+With ``--paced PATH`` (how the benchmarks run it) each timed call waits for the
+benchmark's word over the socket at PATH, and the benchmark times SciPy's call between
+two of them (``_paced.py``).
 """
 
 from __future__ import annotations
@@ -26,18 +30,25 @@ import sys
 import time
 
 import _matrices
+import _paced
 import numpy as np
 
 
-def _timed(comm, fn, repeats: int) -> float:
+def _timed(comm, fn, args, op: str) -> float:
     fn()
+    if args.link is not None:
+        args.link.ready(op, args.repeats)
     times = []
-    for _ in range(repeats):
+    for _ in range(args.repeats):
+        if args.link is not None:
+            args.link.wait()
         comm.barrier()
         t0 = time.perf_counter()
         fn()
         comm.barrier()
         times.append(time.perf_counter() - t0)
+        if args.link is not None:
+            args.link.report(times[-1] * 1e3)
     return statistics.median(times) * 1e3
 
 
@@ -67,7 +78,7 @@ def _run(PETSc, A, n, start, stop, op, args) -> dict:
         x = _vec(A, n, start, stop)
         y = A.createVecLeft()
         fn = (lambda: A.mult(x, y)) if op == "spmv" else (lambda: A.multTranspose(x, y))
-        ms = _timed(comm, fn, args.repeats)
+        ms = _timed(comm, fn, args, op)
         return {"ms": ms, "norm": y.norm()}
     if op == "spmm":
         X = PETSc.Mat().createDense(size=((stop - start, n), (None, args.k)), comm=comm)
@@ -76,7 +87,7 @@ def _run(PETSc, A, n, start, stop, op, args) -> dict:
         X.getDenseArray()[:] = np.stack(cols, axis=1)
         X.assemble()
         Y = A.matMult(X)
-        ms = _timed(comm, lambda: A.matMult(X, Y), args.repeats)
+        ms = _timed(comm, lambda: A.matMult(X, Y), args, op)
         return {"ms": ms, "norm": Y.norm(PETSc.NormType.FROBENIUS)}
     if op == "cg":
         ksp = PETSc.KSP().create(comm)
@@ -85,7 +96,7 @@ def _run(PETSc, A, n, start, stop, op, args) -> dict:
         ksp.getPC().setType("none")
         ksp.setTolerances(rtol=0.0, atol=0.0, divtol=1e300, max_it=args.maxiter)  # all its
         b, x = _vec(A, n, start, stop), A.createVecLeft()
-        ms = _timed(comm, lambda: ksp.solve(b, x), args.repeats)
+        ms = _timed(comm, lambda: ksp.solve(b, x), args, op)
         return {"ms": ms, "norm": x.norm(), "iterations": ksp.getIterationNumber()}
     raise ValueError(f"unknown op {op!r}")
 
@@ -99,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--k", type=int, default=16, help="columns of X for spmm")
     parser.add_argument("--maxiter", type=int, default=300, help="CG iterations")
+    parser.add_argument("--paced", help="the benchmark's socket: wait for it before each call")
     args = parser.parse_args(argv)
     if len(args.n) != len(args.matrix):
         parser.error("give one --n per --matrix")
@@ -109,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     from petsc4py import PETSc
 
     rank, size = PETSc.COMM_WORLD.rank, PETSc.COMM_WORLD.size
+    args.link = None if args.paced is None else _paced.SideLink(args.paced, rank)
     for name, n in zip(args.matrix, args.n, strict=True):
         A, start, stop = _matrix(PETSc, name, n) if args.dtype == "float64" else (None, 0, 0)
         for op in args.op:

@@ -21,13 +21,13 @@ no preconditioner) on the 5-point Poisson matrix of ``_matrices.py``. Columns:
 - ``petsc-np1``, ``petsc-np2``: ``KSPCG`` with ``-pc_type none`` under ``mpirun -n 1/2``.
 
 Times are medians of ``--repeats`` solves after a warm-up; solutions are checked against
-SciPy's after the same iterations. Every column but PETSc's alternates its solves with
-SciPy's in its own process, and its speed-up is taken against that SciPy time; PETSc's
-against SciPy timed just before and after its run. The GB/s table counts, per
-iteration, the bytes of a CSR SpMV with int32 indices plus 9 vectors (the updates of x,
-r and p, each read and written once in a fused implementation): a lower bound on the
-traffic, so roofline-ms (those bytes / the copy bandwidth measured in the same run)
-bounds the time from below.
+SciPy's after the same iterations. Every column alternates its solves with SciPy's, and
+its speed-up is taken against that SciPy time: in the column's own process, or for
+PETSc, a separate program, by starting each of its solves from this process
+(``_paced.py``). The GB/s table counts, per iteration, the bytes of a CSR SpMV with
+int32 indices plus 9 vectors (the updates of x, r and p, each read and written once in
+a fused implementation): a lower bound on the traffic, so roofline-ms (those bytes /
+the copy bandwidth measured in the same run) bounds the time from below.
 
 Small problems (n = 1000, 1-D Poisson, float64): an eager drop-in product
 ``sp.csr_array(S) @ x`` with a NumPy ``x`` (``import jaxsparse.scipy_compat as sp``)

@@ -29,11 +29,11 @@ with 10 per row) in float32, float64 and (for ``A @ x``) complex128. Columns:
 jaxsparse calls the public API with the default backend; the header says which backend
 that is (``_dispatch.pick("csr_matmul")``) in each process. Every time is the median of
 ``--repeats`` calls after one warm-up call, jitted where JAX is involved, waited for with
-``jax.block_until_ready``; every result is checked against SciPy first. Every column but
-PETSc's is timed alternately with SciPy's call in its own process, and its speed-up is
-taken against that SciPy time (the machine's speed drifts over minutes); PETSc, a
-separate program, runs one matrix at a time, against SciPy timed just before and after
-each run. Three tables per
+``jax.block_until_ready``; every result is checked against SciPy first. Every column is
+timed alternately with SciPy's call, and its speed-up is taken against that SciPy time
+(the machine's speed drifts over minutes): in the column's own process, or for PETSc,
+a separate program run one matrix at a time, by telling it from this process when to
+make each call (``_paced.py``). Three tables per
 operation: speed-up over SciPy (SciPy's time / the column's, > 1 is faster), times, and
 achieved GB/s beside the memory roofline (a NumPy copy's bandwidth measured in the same
 run; bytes are those of a CSR product with int32 indices, also for ``js-dia``, which

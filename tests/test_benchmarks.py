@@ -99,9 +99,9 @@ def test_bench_spmv_quick_tables(tmp_path):
     assert payload["benchmark"] == "spmv" and payload["copy_gbps"] > 0
     assert set(payload["backends"]) == {"js", "js-dia", "js-1t", "js-2dev"}
     assert len(payload["rows"]) == 9 + 6 + 6
-    # Every timed column has SciPy's time taken beside it: alternately in its own process
-    # (the children's too), or just before and after PETSc's run, and its speed-up is
-    # taken against that time.
+    # Every timed column has SciPy's time taken beside it, alternately with its calls: in
+    # its own process (the children's too), or call by call with PETSc's side process,
+    # and its speed-up is taken against that time.
     speedups = {(t[0].split(":")[0], r[0], r[1]): dict(zip(t[1], r, strict=True))
                 for t in tables[::3] for r in t[2]}
     op_names = {"spmv": ops[0], "spmv_t": ops[1], "spmm": ops[2]}
