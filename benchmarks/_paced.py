@@ -55,9 +55,9 @@ class SideLink:
 
 class PacedSide:
     """``cmd + ["--paced", path]`` started with ``nproc`` ranks and driven call by call:
-    ``for op, calls in side.ops(): ... side.call() ...``, then ``side.finish()``. Its stdout and
-    stderr go to files (a full pipe could never block it). Every wait gives up at
-    ``timeout`` seconds from the start, or as soon as the process has exited."""
+    ``for op, calls in side.ops(): ... side.call() ...``, then ``side.finish()``. Its
+    stdout and stderr go to files, so that no full pipe can block it. Every wait gives up
+    at ``timeout`` seconds from the start, or as soon as the process has exited."""
 
     def __init__(self, cmd: list[str], env: dict, nproc: int, timeout: float) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="jsbench-")
