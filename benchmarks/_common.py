@@ -336,7 +336,8 @@ def petsc_cells(
     for name in matrices if env is not None else []:
         calls = baseline(name)
         for column, nproc in PETSC_COLUMNS.items():
-            out, scipy_ms, err = run_petsc_paced(nproc, side_argv([name]), timeout, calls)
+            out, scipy_ms, err = run_petsc_paced(env, nproc, side_argv([name]), timeout,
+                                                  calls)
             for key, ms in scipy_ms.items():
                 cells.put(key, PAIRED + column, ms)
             cells.note(err)
@@ -361,15 +362,12 @@ def petsc_cells(
         cells.note(f"PETSc {why}" if skip else f"PETSc not installed: {why}")
 
 
-def run_petsc_paced(nproc: int, side_argv: list[str], timeout: float,
+def run_petsc_paced(env: dict, nproc: int, side_argv: list[str], timeout: float,
                     calls: dict) -> tuple[list, dict, str]:
-    """``mpirun -n nproc _petsc_side.py side_argv``, each of its timed calls after one of
-    SciPy's (``calls``: {row key: SciPy's call}, matched to the side's ops by the key's
-    first field): (its JSON lines, {row key: median ms of SciPy's paired calls}, error
-    or "")."""
-    env, why = petsc_env()
-    if env is None:
-        return [], {}, why
+    """``mpirun -n nproc _petsc_side.py side_argv`` in ``env`` (:func:`petsc_env`'s),
+    each of its timed calls after one of SciPy's (``calls``: {row key: SciPy's call},
+    matched to the side's ops by the key's first field): (its JSON lines, {row key:
+    median ms of SciPy's paired calls}, error or "")."""
     cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none"]
     cmd += ["-n", str(nproc), PETSC_PYTHON, str(HERE / "_petsc_side.py"), *side_argv]
     side = _paced.PacedSide(cmd, env, nproc, timeout)
